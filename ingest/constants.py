@@ -1,0 +1,19 @@
+"""Names shared by ingest (which writes the index) and its readers (app, eval).
+
+Every chunk in the index carries these metadata keys.
+"""
+
+SOURCE = "source"  # the page's URL (canonical when the page declares one) or file URI
+TITLE = "title"
+DESCRIPTION = "description"
+LANGUAGE = "language"
+HEADING_PATH = "heading_path"  # "H1 > H2 > H3" of the section the chunk comes from
+CHUNK_INDEX = "chunk_index"
+CONTENT_HASH = "content_hash"  # sha256 of the page's extracted text
+FETCHED_AT = "fetched_at"  # ISO-8601 UTC
+
+# Collection metadata: the embedder that built the collection.
+COLLECTION_MODEL = "opencite:embedding_model"
+COLLECTION_DIM = "opencite:embedding_dim"
+COLLECTION_SCHEMA = "opencite:schema"
+SCHEMA_VERSION = 1

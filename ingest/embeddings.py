@@ -1,0 +1,52 @@
+"""The embedder: sentence-transformers through langchain-huggingface."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from langchain_huggingface import HuggingFaceEmbeddings
+
+from opencite.settings import EmbeddingSettings
+
+
+class EmbeddingModelError(RuntimeError):
+    pass
+
+
+def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
+    """Load the configured model; the query instruction (bge's) applies to queries only."""
+    return _load(
+        cfg.resolved_model(),
+        cfg.resolved_device(),
+        cfg.batch_size,
+        cfg.normalize,
+        cfg.resolved_query_instruction(),
+        str(cfg.cache_folder) if cfg.cache_folder else None,
+    )
+
+
+@lru_cache(maxsize=4)
+def _load(model: str, device: str, batch_size: int, normalize: bool, instruction: str, cache: str | None):
+    encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
+    query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
+    try:
+        return HuggingFaceEmbeddings(
+            model_name=model,
+            cache_folder=cache,
+            model_kwargs={"device": device},
+            encode_kwargs=encode,
+            query_encode_kwargs=query_encode,
+        )
+    except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
+        raise EmbeddingModelError(
+            f"Could not load the embedding model {model!r} on {device}: {exc}\n"
+            "Fix: set OPENCITE_EMBEDDING__MODEL to a local sentence-transformers folder, or make the "
+            "Hugging Face Hub reachable (HF_ENDPOINT / HF_HOME), or set HF_HUB_OFFLINE=1 when the "
+            "model is already in the cache."
+        ) from exc
+
+
+def embedding_dimension(embeddings: HuggingFaceEmbeddings) -> int:
+    client = embeddings._client  # the SentenceTransformer
+    get_dim = getattr(client, "get_embedding_dimension", None) or client.get_sentence_embedding_dimension
+    return int(get_dim())

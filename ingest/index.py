@@ -1,0 +1,194 @@
+"""The index: embedder + Chroma collection + record manager, opened one way for everyone.
+
+`ingest` writes through `open_index(settings, write=True)`; the app and eval read through
+`open_index(settings)`. The collection records which embedding model (and dimension) built
+it, and opening it with another model is refused rather than silently mixing vector spaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import chromadb
+from filelock import FileLock, Timeout
+from langchain_chroma import Chroma
+from langchain_classic.indexes import SQLRecordManager
+from langchain_huggingface import HuggingFaceEmbeddings
+
+from opencite.ingest import constants as C
+from opencite.ingest.embeddings import embedding_dimension, load_embeddings
+from opencite.settings import Settings
+
+
+class IndexError_(RuntimeError):
+    """Base of the index's own errors (named to stay clear of the builtin IndexError)."""
+
+
+class ModelMismatchError(IndexError_):
+    pass
+
+
+class IndexBusyError(IndexError_):
+    pass
+
+
+class ChromaUnreachableError(IndexError_):
+    pass
+
+
+@dataclass
+class OpenIndex:
+    settings: Settings
+    embeddings: HuggingFaceEmbeddings
+    client: chromadb.ClientAPI
+    store: Chroma
+    record_manager: SQLRecordManager | None
+    model: str
+    dimension: int
+    _lock: FileLock | None = None
+
+    @property
+    def collection(self):
+        return self.store._collection
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "OpenIndex":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def chroma_client(settings: Settings) -> chromadb.ClientAPI:
+    chroma_settings = chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma.url:
+        url = urlparse(settings.chroma.url)
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname or "localhost",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise ChromaUnreachableError(
+                f"Chroma server at {settings.chroma.url} did not answer ({exc}). Fix: start it "
+                f"(`chroma run --path data/index/chroma --port {url.port or 8000}`) or unset "
+                "OPENCITE_CHROMA__URL to use the embedded index."
+            ) from exc
+        return client
+    path = settings.chroma_path
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def writer_lock(settings: Settings) -> FileLock:
+    """One writer per index. Embedded Chroma is single-process; a server index shares the
+    record manager, so writers serialise on it too."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{settings.chroma.collection}.write.lock"
+    return FileLock(str(settings.index_dir / name))
+
+
+def open_index(
+    settings: Settings,
+    *,
+    write: bool = False,
+    reindex: bool = False,
+    embeddings: HuggingFaceEmbeddings | None = None,
+) -> OpenIndex:
+    """Open (creating when writing) the configured collection.
+
+    write=True takes the writer lock (refusing clearly if another ingest holds it) and opens
+    the record manager. reindex=True drops the collection and its records first.
+    """
+    lock = None
+    if write:
+        lock = writer_lock(settings)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as exc:
+            raise IndexBusyError(
+                f"Another ingest is writing to the index {settings.chroma.collection!r} "
+                f"(lock {lock.lock_file}). Wait for it to finish, then run again."
+            ) from exc
+    try:
+        return _open(settings, write=write, reindex=reindex, embeddings=embeddings, lock=lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
+    embeddings = embeddings or load_embeddings(settings.embedding)
+    model = settings.embedding.resolved_model()
+    dim = embedding_dimension(embeddings)
+    client = chroma_client(settings)
+    name = settings.chroma.collection
+
+    if reindex:
+        if not write:
+            raise ValueError("reindex needs write=True")
+        _drop(client, settings)
+
+    existing = _find_collection(client, name)
+    if existing is not None:
+        meta = existing.metadata or {}
+        built_with, built_dim = meta.get(C.COLLECTION_MODEL), meta.get(C.COLLECTION_DIM)
+        if built_with is not None and (built_with != model or built_dim != dim):
+            raise ModelMismatchError(
+                f"The index {name!r} was built with the embedding model {built_with!r} "
+                f"({built_dim} dims), but {model!r} ({dim} dims) is configured. Either set "
+                f"OPENCITE_EMBEDDING__MODEL={built_with} or rebuild the index with "
+                f"`opencite ingest --reindex ...` (re-embeds every source)."
+            )
+
+    store = Chroma(
+        collection_name=name,
+        embedding_function=embeddings,
+        client=client,
+        collection_metadata={
+            "hnsw:space": "cosine",
+            C.COLLECTION_MODEL: model,
+            C.COLLECTION_DIM: dim,
+            C.COLLECTION_SCHEMA: C.SCHEMA_VERSION,
+        },
+        create_collection_if_not_exists=True,
+    )
+    record_manager = None
+    if write:
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
+        record_manager = SQLRecordManager(
+            namespace=f"chroma/{name}", db_url=settings.record_manager_url
+        )
+        record_manager.create_schema()
+    return OpenIndex(settings, embeddings, client, store, record_manager, model, dim, lock)
+
+
+def _find_collection(client, name: str):
+    try:
+        return client.get_collection(name)
+    except Exception:  # chromadb raises NotFoundError / ValueError depending on version
+        return None
+
+
+def _drop(client, settings: Settings) -> None:
+    name = settings.chroma.collection
+    if _find_collection(client, name) is not None:
+        client.delete_collection(name)
+    records = SQLRecordManager(namespace=f"chroma/{name}", db_url=settings.record_manager_url)
+    records.create_schema()
+    keys = records.list_keys()
+    if keys:
+        records.delete_keys(keys)
+

