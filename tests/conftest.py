@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-pytest_plugins = ["tests.fixtures.site", "tests.fixtures.tiny_llm"]
+pytest_plugins = ["tests.fixtures.site", "tests.fixtures.tiny_llm", "tests.fixtures.scripted_llm"]
 
 
 def free_port() -> int:
