@@ -1,0 +1,185 @@
+"""Fetch many sources at once: http(s) with httpx (robots.txt, bounded redirects, capped bodies,
+conditional requests, retries with backoff), file:// from disk. A per-URL problem never raises:
+it ends as Fetched.error / skipped_reason / not_modified."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from opencite.ingest.documents import Fetched
+from opencite.ingest.robots import RobotsCache
+from opencite.settings import FetchSettings
+
+_LOCAL_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain",
+                ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf"}
+
+
+class _ServerError(Exception):
+    """A 5xx answer: worth another try."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status} {reason}".strip())
+        self.status = status
+
+
+class _FetchFailed(Exception):
+    """A final, one-line reason (not retried)."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (_ServerError, httpx.TimeoutException, httpx.TransportError))
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB"
+
+
+def _read_local(url: str, cfg: FetchSettings) -> Fetched:
+    path = Path(url2pathname(urlsplit(url).path))
+    fetched = Fetched(url=url, final_url=url)
+    try:
+        size = path.stat().st_size
+        if size > cfg.max_bytes:
+            fetched.error = (f"file is {_mb(size)}, over the {_mb(cfg.max_bytes)} limit — "
+                             "raise OPENCITE_FETCH__MAX_BYTES to index it")
+            return fetched
+        fetched.body = path.read_bytes()
+    except FileNotFoundError:
+        fetched.error = f"file not found: {path}"
+        return fetched
+    except (IsADirectoryError, PermissionError, OSError) as exc:
+        fetched.error = f"cannot read {path}: {exc.strerror or exc.__class__.__name__}"
+        return fetched
+    suffix = path.suffix.lower()
+    fetched.content_type = _LOCAL_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return fetched
+
+
+class _Fetcher:
+    def __init__(self, client: httpx.AsyncClient, cfg: FetchSettings, robots: RobotsCache) -> None:
+        self.client, self.cfg, self.robots = client, cfg, robots
+
+    async def fetch(self, url: str, validators: tuple[str | None, str | None] | None) -> Fetched:
+        if url.startswith("file://"):
+            return await asyncio.to_thread(_read_local, url, self.cfg)
+        fetched = Fetched(url=url)
+        try:
+            # One deadline for the whole URL, retries included: a slow page never hangs past cfg.timeout.
+            async with asyncio.timeout(self.cfg.timeout):
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(_retryable),
+                    stop=stop_after_attempt(self.cfg.retries + 1),
+                    wait=wait_exponential(multiplier=0.25, max=4),
+                    reraise=True,
+                ):
+                    with attempt:
+                        await self._attempt(fetched, validators)
+        except TimeoutError:
+            fetched.error = f"timed out: no complete answer within {self.cfg.timeout:g}s (OPENCITE_FETCH__TIMEOUT)"
+        except _ServerError as exc:
+            fetched.error = f"{exc} after {self.cfg.retries + 1} attempts"
+        except httpx.TimeoutException:
+            fetched.error = f"timed out after {self.cfg.retries + 1} attempts"
+        except httpx.TransportError as exc:
+            fetched.error = f"connection failed after {self.cfg.retries + 1} attempts: {exc.__class__.__name__} {exc}".strip()
+        except _FetchFailed as exc:
+            fetched.error = str(exc)
+        except httpx.HTTPError as exc:  # e.g. an invalid URL
+            fetched.error = f"{exc.__class__.__name__}: {exc}"
+        if fetched.error or fetched.skipped_reason:
+            fetched.body = b""
+        return fetched
+
+    async def _attempt(self, fetched: Fetched, validators: tuple[str | None, str | None] | None) -> None:
+        cfg = self.cfg
+        url, seen = fetched.url, [fetched.url]
+        for _hop in range(cfg.max_redirects + 1):
+            if cfg.respect_robots and not await self.robots.allowed(self.client, url):
+                fetched.skipped_reason = f"robots.txt of {urlsplit(url).netloc} disallows {urlsplit(url).path}"
+                return
+            headers = {}
+            if validators and url == fetched.url:
+                etag, last_modified = validators
+                if etag:
+                    headers["If-None-Match"] = etag
+                if last_modified:
+                    headers["If-Modified-Since"] = last_modified
+            request = self.client.build_request("GET", url, headers=headers)
+            response = await self.client.send(request, stream=True, follow_redirects=False)
+            try:
+                if response.is_redirect and response.has_redirect_location:
+                    url = str(response.next_request.url) if response.next_request else url
+                    if url in seen:
+                        raise _FetchFailed(f"redirect loop: {' -> '.join(seen + [url])[:300]}")
+                    seen.append(url)
+                    continue
+                await self._read(fetched, response, validators)
+                return
+            finally:
+                await response.aclose()
+        raise _FetchFailed(f"more than {cfg.max_redirects} redirects (OPENCITE_FETCH__MAX_REDIRECTS): "
+                           f"{' -> '.join(seen)[:300]}")
+
+    async def _read(self, fetched: Fetched, response: httpx.Response,
+                    validators: tuple[str | None, str | None] | None) -> None:
+        fetched.final_url = str(response.url)
+        fetched.status = response.status_code
+        if response.status_code >= 500:
+            raise _ServerError(response.status_code, response.reason_phrase)
+        if response.status_code == 304:
+            fetched.not_modified = True
+            fetched.etag = response.headers.get("etag") or (validators or (None, None))[0]
+            fetched.last_modified = response.headers.get("last-modified") or (validators or (None, None))[1]
+            return
+        if response.status_code >= 400 or response.status_code != 200:
+            raise _FetchFailed(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+        fetched.content_type = response.headers.get("content-type", "")
+        fetched.encoding = response.charset_encoding
+        fetched.etag = response.headers.get("etag")
+        fetched.last_modified = response.headers.get("last-modified")
+        limit = self.cfg.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _FetchFailed(f"page is {_mb(int(declared))}, over the {_mb(limit)} limit — "
+                               "raise OPENCITE_FETCH__MAX_BYTES to index it")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:  # stop reading: a huge or endless body must not fill memory
+                raise _FetchFailed(f"page is over the {_mb(limit)} limit — raise OPENCITE_FETCH__MAX_BYTES to index it")
+        fetched.body = bytes(body)
+
+
+async def fetch_many(urls: Sequence[str], cfg: FetchSettings, *,
+                     validators: Mapping[str, tuple[str | None, str | None]] | None = None,
+                     on_done: Callable[[Fetched], None] | None = None) -> list[Fetched]:
+    """Fetch every URL (cfg.concurrency at a time); results in the order of `urls`.
+
+    validators: url -> (etag, last_modified) from the last run, sent as a conditional request."""
+    validators = validators or {}
+    limits = httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency)
+    # httpx's own timeout bounds each network step; the per-URL deadline in _Fetcher bounds the whole.
+    async with httpx.AsyncClient(headers={"User-Agent": cfg.user_agent}, timeout=cfg.timeout,
+                                 limits=limits, follow_redirects=False) as client:
+        fetcher = _Fetcher(client, cfg, RobotsCache(cfg))
+        gate = asyncio.Semaphore(cfg.concurrency)
+
+        async def one(url: str) -> Fetched:
+            async with gate:
+                try:
+                    fetched = await fetcher.fetch(url, validators.get(url))
+                except Exception as exc:  # never let one URL end the run
+                    fetched = Fetched(url=url, error=f"unexpected {exc.__class__.__name__}: {exc}")
+            if on_done is not None:
+                on_done(fetched)
+            return fetched
+
+        return list(await asyncio.gather(*(one(u) for u in urls)))
