@@ -1,0 +1,374 @@
+"""The RAG chain: condense a follow-up, retrieve top-k, fit a fenced prompt into the model's
+context window, stream the answer through the citation filter.
+
+Like the notebook's chain it returns context (sources), question and answer together
+(`RagAnswer`). LLM failures never raise: they become an `ErrorEvent` / `RagAnswer.error`
+with the retrieved sources still filled. See docs in the README "Chat and chain" section.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Iterator, Union
+
+from langchain_core.language_models import BaseChatModel
+
+from opencite.app import prompts
+from opencite.app.citations import CitationFilter
+from opencite.app.llm import Endpoint, chat_model, resolve_endpoint
+from opencite.app.retrieval import retrieve
+from opencite.app.tokens import MESSAGE_OVERHEAD, count_messages, token_counter
+from opencite.ingest import constants as C
+from opencite.ingest.index import OpenIndex, open_index
+from opencite.settings import Settings
+
+INGEST_HINT = "opencite ingest --from data/sources.txt"
+LLM_OPTIONS = ("temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty",
+               "presence_penalty", "user")
+CHAIN_OPTIONS = ("k", "retrieval_mode", "condense")
+MIN_SHORTENED_SOURCE = 64  # tokens: a source shorter than this after trimming is dropped instead
+SAFETY_MARGIN = 16  # tokens kept free beyond the counted prompt
+
+
+@dataclass
+class Source:
+    n: int  # 1-based number used in [n] markers, prompt order
+    title: str
+    url: str
+    snippet: str  # chunk text, plain text (never rendered as HTML)
+    score: float  # relevance, higher is better
+    heading_path: str = ""
+    chunk_id: str = ""
+
+
+@dataclass
+class RagAnswer:
+    question: str
+    standalone_question: str
+    answer: str
+    sources: list[Source]
+    cited: list[Source]
+    dropped_markers: int
+    error: str | None = None
+    error_kind: str | None = None  # llm_unavailable | llm_error | empty_index | context_overflow
+    usage: dict | None = None
+    timings: dict | None = None
+
+
+@dataclass
+class SourcesEvent:
+    sources: list[Source]
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class ErrorEvent:
+    kind: str
+    message: str
+
+
+@dataclass
+class DoneEvent:
+    answer: RagAnswer
+
+
+Event = Union[SourcesEvent, TokenEvent, ErrorEvent, DoneEvent]
+
+
+@dataclass
+class _Run:
+    """One request's state, shared by the sync and async paths."""
+
+    question: str
+    history: list[dict]
+    options: dict
+    llm_options: dict
+    t0: float = field(default_factory=time.perf_counter)
+    standalone: str = ""
+    sources: list[Source] = field(default_factory=list)
+    prompt: list[dict] = field(default_factory=list)
+    filter: CitationFilter | None = None
+    parts: list[str] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    usage: dict | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    finished: bool = False
+    finish_reason: str | None = None
+
+    def tokens(self, chunk) -> Iterator[Event]:
+        reason = (getattr(chunk, "response_metadata", None) or {}).get("finish_reason")
+        self.finish_reason = reason or self.finish_reason
+        usage = getattr(chunk, "usage_metadata", None)
+        if usage:
+            self.usage = {"prompt_tokens": usage.get("input_tokens", 0),
+                          "completion_tokens": usage.get("output_tokens", 0)}
+        text = chunk.content if isinstance(chunk.content, str) else ""
+        safe = self.filter.feed(text) if text else ""
+        if safe:
+            self.timings.setdefault("first_token_s", time.perf_counter() - self.t0)
+            self.parts.append(safe)
+            yield TokenEvent(safe)
+
+    def flush(self) -> Iterator[Event]:
+        rest = self.filter.flush()
+        if rest:
+            self.timings.setdefault("first_token_s", time.perf_counter() - self.t0)
+            self.parts.append(rest)
+            yield TokenEvent(rest)
+
+    def fail(self, kind: str, message: str) -> ErrorEvent:
+        self.error_kind, self.error = kind, message
+        return ErrorEvent(kind, message)
+
+    def done(self) -> DoneEvent:
+        self.timings["total_s"] = time.perf_counter() - self.t0
+        answer = "".join(self.parts).strip()
+        cited_numbers = self.filter.cited if self.filter else set()
+        return DoneEvent(RagAnswer(
+            question=self.question,
+            standalone_question=self.standalone or self.question,
+            answer=answer,
+            sources=self.sources,
+            cited=[s for s in self.sources if s.n in cited_numbers],
+            dropped_markers=self.filter.dropped if self.filter else 0,
+            error=self.error,
+            error_kind=self.error_kind,
+            usage=self.usage,
+            timings=dict(self.timings),
+        ))
+
+
+class RagChain:
+    def __init__(self, settings: Settings, index: OpenIndex | None = None,
+                 llm: BaseChatModel | None = None) -> None:
+        self.settings = settings
+        self._index = index
+        self._llm = llm
+        self._endpoint: Endpoint | None = None
+
+    # -- parts, opened lazily so a UI can start before the LLM server does -------------------
+    @property
+    def index(self) -> OpenIndex:
+        if self._index is None:
+            self._index = open_index(self.settings)
+        return self._index
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            self._endpoint = resolve_endpoint(self.settings)
+        return self._endpoint
+
+    @property
+    def llm(self) -> BaseChatModel:
+        if self._llm is None:
+            self._llm = chat_model(self.settings, self.endpoint)
+        return self._llm
+
+    def context_window(self) -> int:
+        return self.settings.llm.context_window or self.endpoint.context_window
+
+    def counter(self):
+        return token_counter(self.settings.serve.model, self.endpoint.model)
+
+    # -- public API ------------------------------------------------------------------------
+    def invoke(self, messages: list[dict], **options) -> RagAnswer:
+        for event in self.stream(messages, **options):
+            if isinstance(event, DoneEvent):
+                return event.answer
+        raise RuntimeError("the chain ended without an answer")  # unreachable
+
+    async def ainvoke(self, messages: list[dict], **options) -> RagAnswer:
+        async for event in self.astream(messages, **options):
+            if isinstance(event, DoneEvent):
+                return event.answer
+        raise RuntimeError("the chain ended without an answer")  # unreachable
+
+    def stream(self, messages: list[dict], **options) -> Iterator[Event]:
+        run = self._start(messages, options)
+        if run.history and run.options.get("condense", True):
+            try:
+                reply = self._bound(run, streaming=False).invoke(
+                    prompts.condense_messages(run.history, run.question))
+                run.standalone = prompts.parse_condensed(reply.content, run.question)
+            except Exception:  # the answer call reports the LLM failure, with sources
+                run.standalone = run.question
+        yield from self._retrieve_and_prompt(run)
+        if run.finished:
+            return
+        try:
+            for chunk in self._bound(run).stream(run.prompt):
+                yield from run.tokens(chunk)
+            yield from run.flush()
+            self._check_complete(run)
+        except Exception as exc:
+            yield from run.flush()
+            yield self._llm_failure(run, exc)
+        yield run.done()
+
+    async def astream(self, messages: list[dict], **options) -> AsyncIterator[Event]:
+        run = self._start(messages, options)
+        if run.history and run.options.get("condense", True):
+            try:
+                reply = await self._bound(run, streaming=False).ainvoke(
+                    prompts.condense_messages(run.history, run.question))
+                run.standalone = prompts.parse_condensed(reply.content, run.question)
+            except Exception:
+                run.standalone = run.question
+        # Embedding + Chroma are blocking: keep them off the event loop.
+        for event in await asyncio.to_thread(lambda: list(self._retrieve_and_prompt(run))):
+            yield event
+        if run.finished:
+            return
+        try:
+            async for chunk in self._bound(run).astream(run.prompt):
+                for event in run.tokens(chunk):
+                    yield event
+            for event in run.flush():
+                yield event
+            self._check_complete(run)
+        except Exception as exc:
+            for event in run.flush():
+                yield event
+            yield self._llm_failure(run, exc)
+        yield run.done()
+
+    # -- steps -----------------------------------------------------------------------------
+    def _start(self, messages: list[dict], options: dict) -> _Run:
+        unknown = set(options) - set(LLM_OPTIONS) - set(CHAIN_OPTIONS)
+        if unknown:
+            raise ValueError(f"unknown chain option(s): {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(CHAIN_OPTIONS + LLM_OPTIONS)}")
+        if not messages or not isinstance(messages, list):
+            raise ValueError("messages must be a non-empty list of {'role', 'content'} dicts")
+        turns = [m for m in messages if m.get("role") in ("user", "assistant")]
+        if not turns or turns[-1].get("role") != "user":
+            raise ValueError("the last message must be the user's question (role 'user')")
+        question = str(turns[-1].get("content") or "").strip()
+        if not question:
+            raise ValueError("the question (last user message) is empty")
+        history = [{"role": m["role"], "content": str(m.get("content") or "")} for m in turns[:-1]]
+        llm_options = {k: v for k, v in options.items() if k in LLM_OPTIONS and v is not None}
+        return _Run(question=question, history=history, options=options, llm_options=llm_options,
+                    standalone=question)
+
+    def _bound(self, run: _Run, streaming: bool = True):
+        opts = dict(run.llm_options)
+        if not streaming:  # the condense step: short, deterministic
+            opts = {"temperature": 0.0, "max_tokens": 128}
+        return self.llm.bind(**opts) if opts else self.llm
+
+    def _retrieve_and_prompt(self, run: _Run) -> Iterator[Event]:
+        k = int(run.options.get("k") or self.settings.retrieval.k)
+        if k < 1:
+            raise ValueError(f"k must be at least 1 (got {k})")
+        t = time.perf_counter()
+        index = self.index
+        if index.count() == 0:
+            run.filter = CitationFilter(0)
+            yield SourcesEvent([])
+            yield run.fail("empty_index", (
+                "The index is empty: nothing has been ingested yet. Ingest the default sources "
+                f"with `{INGEST_HINT}` (or your own list of URLs), then ask again."))
+            yield run.done()
+            run.finished = True
+            return
+        hits = retrieve(index, run.standalone, k, self.settings, run.options.get("retrieval_mode"))
+        run.timings["retrieve_s"] = time.perf_counter() - t
+        overflow = self._fit_prompt(run, hits)
+        run.timings["prompt_ready_s"] = time.perf_counter() - run.t0
+        run.filter = CitationFilter(len(run.sources))
+        yield SourcesEvent(list(run.sources))
+        if overflow:
+            yield run.fail("context_overflow", overflow)
+            yield run.done()
+            run.finished = True
+
+    def _fit_prompt(self, run: _Run, hits) -> str | None:
+        """Numbered sources in rank order, as many as fit; returns an error when even the
+        question does not fit. Sources that do not fit are left out (lowest-ranked first);
+        the last one that partly fits is shortened."""
+        max_tokens = int(run.llm_options.get("max_tokens") or self.settings.llm.max_tokens)
+        window = self.context_window()
+        counter = self.counter()
+        bare = prompts.answer_messages(run.standalone, [])
+        fixed = count_messages(counter, bare) - counter.count(prompts.NO_SOURCES)
+        budget = window - max_tokens - fixed - SAFETY_MARGIN
+        if budget <= 0:
+            for rank, (doc, score) in enumerate(hits, 1):
+                run.sources.append(_source(rank, doc, score))
+            return (f"The question needs about {fixed} tokens, which with max_tokens={max_tokens} "
+                    f"does not fit the model's context window of {window} tokens. Shorten the "
+                    "question or lower max_tokens.")
+        blocks: list[str] = []
+        for doc, score in hits:
+            n = len(blocks) + 1
+            src = _source(n, doc, score)
+            block = prompts.format_source(n, src.title, src.url, src.snippet)
+            cost = counter.count(block) + 2  # blank line between blocks
+            if cost > budget:
+                room = budget - (cost - counter.count(src.snippet)) - 2
+                if room < MIN_SHORTENED_SOURCE:
+                    break
+                src.snippet = counter.truncate(src.snippet, room).rstrip() + " …"
+                block = prompts.format_source(n, src.title, src.url, src.snippet)
+                cost = counter.count(block) + 2
+                if cost > budget:
+                    break
+            blocks.append(block)
+            run.sources.append(src)
+            budget -= cost
+            if budget <= MESSAGE_OVERHEAD:
+                break
+        run.prompt = prompts.answer_messages(run.standalone, blocks)
+        return None
+
+    def _check_complete(self, run: _Run) -> None:
+        # An OpenAI-compatible stream ends with a finish_reason; a dropped connection does not.
+        from langchain_openai import ChatOpenAI
+
+        if isinstance(self.llm, ChatOpenAI) and run.finish_reason is None:
+            raise _StreamCut("the answer stream ended before the LLM finished (connection dropped)")
+
+    def _llm_failure(self, run: _Run, exc: Exception) -> ErrorEvent:
+        import openai
+
+        where = f"{self.endpoint.base_url} (model {self.endpoint.model})" if self._endpoint else "the LLM"
+        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+            return run.fail("llm_unavailable", (
+                f"The LLM at {where} is unreachable ({type(exc).__name__}). Start it with "
+                "`opencite serve` (or `opencite up`), or point OPENCITE_LLM__BASE_URL at a running "
+                "OpenAI-compatible server. The retrieved sources are shown below."))
+        status = getattr(exc, "status_code", None)
+        detail = str(exc)[:300]
+        if isinstance(exc, openai.BadRequestError) and "context" in detail.lower():
+            return run.fail("context_overflow", f"The LLM at {where} rejected the prompt as too long: "
+                            f"{detail}. Lower k or max_tokens, or set OPENCITE_LLM__CONTEXT_WINDOW.")
+        return run.fail("llm_error", (
+            f"The LLM at {where} failed{f' with HTTP {status}' if status else ''}: {detail}. "
+            "The retrieved sources are shown below."))
+
+
+class _StreamCut(RuntimeError):
+    pass
+
+
+def _source(n: int, doc, score: float) -> Source:
+    meta = doc.metadata or {}
+    url = str(meta.get(C.SOURCE) or "")
+    return Source(
+        n=n,
+        title=str(meta.get(C.TITLE) or url or "untitled"),
+        url=url,
+        snippet=doc.page_content,
+        score=float(score),
+        heading_path=str(meta.get(C.HEADING_PATH) or ""),
+        chunk_id=str(doc.id or ""),
+    )

@@ -1,0 +1,70 @@
+"""Token counting for the prompt budget.
+
+With the served model's tokenizer when it is on this machine (a local model folder, or the
+Hugging Face cache; never downloaded here), else a conservative estimate: one token per
+3 characters (English BPE averages ~4) plus a per-message allowance for the chat template.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from functools import lru_cache
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+MESSAGE_OVERHEAD = 8  # role markers and separators of a chat template, per message
+CHARS_PER_TOKEN = 3.0
+
+
+class TokenCounter(Protocol):
+    exact: bool
+
+    def count(self, text: str) -> int: ...
+
+    def truncate(self, text: str, tokens: int) -> str: ...
+
+
+class EstimateCounter:
+    exact = False
+
+    def count(self, text: str) -> int:
+        return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+    def truncate(self, text: str, tokens: int) -> str:
+        return text[: max(0, int(tokens * CHARS_PER_TOKEN))]
+
+
+class TokenizerCounter:
+    exact = True
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def truncate(self, text: str, tokens: int) -> str:
+        ids = self.tokenizer.encode(text, add_special_tokens=False)[: max(0, tokens)]
+        return self.tokenizer.decode(ids)
+
+
+@lru_cache(maxsize=8)
+def token_counter(*candidates: str | None) -> TokenCounter:
+    """The first candidate (model path or name) whose tokenizer loads offline, else the estimate."""
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+            return TokenizerCounter(tok)
+        except Exception as exc:  # not local / not a HF model: try the next one
+            log.debug("no local tokenizer for %s: %s", name, exc)
+    return EstimateCounter()
+
+
+def count_messages(counter: TokenCounter, messages: list[dict]) -> int:
+    return sum(counter.count(m["content"]) + MESSAGE_OVERHEAD for m in messages)
