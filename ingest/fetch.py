@@ -39,7 +39,7 @@ def _retryable(exc: BaseException) -> bool:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB"
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.0f} kB"
 
 
 def _read_local(url: str, cfg: FetchSettings) -> Fetched:
@@ -139,7 +139,7 @@ class _Fetcher:
             fetched.etag = response.headers.get("etag") or (validators or (None, None))[0]
             fetched.last_modified = response.headers.get("last-modified") or (validators or (None, None))[1]
             return
-        if response.status_code >= 400 or response.status_code != 200:
+        if response.status_code != 200:
             raise _FetchFailed(f"HTTP {response.status_code} {response.reason_phrase}".strip())
         fetched.content_type = response.headers.get("content-type", "")
         fetched.encoding = response.charset_encoding

@@ -1,0 +1,93 @@
+"""fetch_many against a real local HTTP site: conditional requests, robots.txt, redirects, retries,
+size cap, local files. A per-URL problem never raises."""
+
+from __future__ import annotations
+
+import asyncio
+
+from opencite.ingest.fetch import fetch_many
+from opencite.settings import FetchSettings
+
+CFG = FetchSettings(timeout=2.0, retries=2, concurrency=4)
+
+
+def run(urls, cfg=CFG, **kw):
+    return asyncio.run(fetch_many(urls, cfg, **kw))
+
+
+def test_fetches_in_order_with_honest_user_agent_and_reports_each(site):
+    urls = [site.put(f"/p{i}", f"<p>page {i}</p>") for i in range(6)]
+    done = []
+    results = run(urls, on_done=done.append)
+    assert [r.url for r in results] == urls
+    assert all(r.status == 200 and r.body for r in results)
+    assert b"page 3" in results[3].body and results[3].etag and results[3].last_modified
+    assert len(done) == 6
+    assert site.requests_for("/p0")[0]["User-Agent"] == CFG.user_agent
+
+
+def test_conditional_request_from_validators_gives_not_modified(site):
+    url = site.put("/post", "<p>v1</p>")
+    first = run([url])[0]
+    second = run([url], validators={url: (first.etag, first.last_modified)})[0]
+    assert second.not_modified and second.body == b"" and second.etag == first.etag
+    sent = site.requests_for("/post")[-1]
+    assert sent["If-None-Match"] == first.etag and sent["If-Modified-Since"] == first.last_modified
+    site.put("/post", "<p>v2</p>")
+    third = run([url], validators={url: (first.etag, first.last_modified)})[0]
+    assert not third.not_modified and b"v2" in third.body
+
+
+def test_robots_txt_is_read_once_per_host_and_honoured(site):
+    site.put("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
+    urls = [site.put("/private/a", "<p>secret</p>"), site.put("/open", "<p>open</p>"), site.put("/open2", "<p>o</p>")]
+    results = run(urls)
+    assert results[0].skipped_reason and "robots.txt" in results[0].skipped_reason and not results[0].body
+    assert results[1].body and results[2].body
+    assert site.requests_for("/private/a") == []
+    assert len(site.requests_for("/robots.txt")) == 1
+    ignoring = run(urls[:1], FetchSettings(respect_robots=False))[0]
+    assert ignoring.body and not ignoring.skipped_reason
+
+
+def test_redirects_are_followed_within_the_bound(site):
+    site.put("/r0", b"", status=301, headers={"Location": "/r1"})
+    site.put("/r1", b"", status=302, headers={"Location": "/target"})
+    site.put("/target", "<p>arrived</p>")
+    ok = run([site.url("/r0")])[0]
+    assert ok.final_url == site.url("/target") and b"arrived" in ok.body
+    too_far = run([site.url("/r0")], FetchSettings(max_redirects=1))[0]
+    assert too_far.error and "more than 1 redirects" in too_far.error
+    site.put("/loop", b"", status=302, headers={"Location": "/loop"})
+    assert "redirect loop" in run([site.url("/loop")])[0].error
+
+
+def test_retries_5xx_but_not_4xx(site):
+    url500 = site.put("/down", "<h1>boom</h1>", status=503)
+    url404 = site.put("/gone", "<h1>no</h1>", status=404)
+    down, gone = run([url500, url404])
+    assert "HTTP 503" in down.error and "3 attempts" in down.error
+    assert len(site.requests_for("/down")) == 3
+    assert gone.error == "HTTP 404 Not Found" and len(site.requests_for("/gone")) == 1
+
+
+def test_slow_page_ends_at_the_timeout_and_big_body_at_the_cap(site):
+    slow = site.put("/slow", "<p>late</p>", delay=2.5)
+    big = site.put("/big", "<p>" + "x" * 50_000 + "</p>")
+    cfg = FetchSettings(timeout=0.5, retries=3, max_bytes=10_000)
+    slow_result, big_result = run([slow, big], cfg)
+    assert "timed out" in slow_result.error and "0.5s" in slow_result.error
+    assert "MAX_BYTES" in big_result.error and big_result.body == b""
+
+
+def test_unreachable_host_is_an_error_not_an_exception():
+    result = run(["http://127.0.0.1:9/nothing"], FetchSettings(timeout=2, retries=1))[0]
+    assert result.error and "connection failed" in result.error
+
+
+def test_local_files_are_read_from_disk(tmp_path):
+    md = tmp_path / "note.md"
+    md.write_text("# Note\n\nText.", encoding="utf-8")
+    found, missing = run([md.as_uri(), (tmp_path / "nope.md").as_uri()])
+    assert found.body.startswith(b"# Note") and found.content_type == "text/markdown"
+    assert missing.error and "not found" in missing.error
