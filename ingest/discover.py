@@ -196,7 +196,7 @@ async def discover(urls: Sequence[str] = (), *, sitemaps: Sequence[str] = (), cr
         raise SourceListError(f"--max-pages {max_pages}: must be at least 1")
     found: list[str] = []
     for item in urls:
-        found += _expand(item, f"source {item!r}")
+        found += _expand(item, "source")
     for from_file in from_files:
         base = _base_dir_of(from_file)
         for entry, where in read_source_file(Path(from_file)):
