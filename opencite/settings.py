@@ -134,6 +134,8 @@ class ApiSettings(BaseModel):
     api_key: SecretStr | None = None
     cors_origins: list[str] = []
     max_request_bytes: int = Field(1_000_000, ge=1024)
+    # Beyond this many answers in flight the API answers 429 instead of queueing without bound.
+    max_concurrent_generations: int = Field(64, ge=1)
 
 
 class UiSettings(BaseModel):
