@@ -4,6 +4,7 @@ into one deduplicated, ordered list of URLs to fetch."""
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
@@ -103,6 +104,16 @@ async def _get(client: httpx.AsyncClient, url: str, cfg: FetchSettings) -> httpx
         return response
 
 
+def _gunzip(body: bytes, limit: int, where: str) -> bytes:
+    try:
+        out = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise SourceListError(f"{where}: broken gzip ({exc}) — give a valid sitemap")
+    if len(out) > limit:
+        raise SourceListError(f"{where}: sitemap larger than {limit} bytes unpacked — raise OPENCITE_FETCH__MAX_BYTES")
+    return out
+
+
 def _parse_sitemap(body: bytes, where: str) -> tuple[list[str], list[str]]:
     """(page URLs, nested sitemap URLs) of a sitemap or sitemap index."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=False)
@@ -134,7 +145,10 @@ async def _sitemap_urls(client: httpx.AsyncClient, sitemap: str, cfg: FetchSetti
             raise SourceListError(f"{where}: could not read {url} ({exc.__class__.__name__}: {exc}) — check the URL and that the site is up")
         if response.status_code != 200:
             raise SourceListError(f"{where}: {url} answered HTTP {response.status_code} — check the sitemap URL")
-        found, nested = _parse_sitemap(response.content, f"{where} ({url})")
+        body = response.content
+        if body[:2] == b"\x1f\x8b":  # sitemap.xml.gz served as a file, not as Content-Encoding
+            body = _gunzip(body, cfg.max_bytes, f"{where} ({url})")
+        found, nested = _parse_sitemap(body, f"{where} ({url})")
         pages += [_check_url(u, f"{where} ({url})") for u in found]
         pending += [normalise_url(u) for u in nested]
     return pages

@@ -35,7 +35,8 @@ class _FetchFailed(Exception):
 
 
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (_ServerError, httpx.TimeoutException, httpx.TransportError))
+    # Transient only: a bad URL, an unsupported scheme or a proxy refusal will not heal on retry.
+    return isinstance(exc, (_ServerError, httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError))
 
 
 def _mb(n: int) -> str:
@@ -86,13 +87,16 @@ class _Fetcher:
             fetched.error = f"timed out: no complete answer within {self.cfg.timeout:g}s (OPENCITE_FETCH__TIMEOUT)"
         except _ServerError as exc:
             fetched.error = f"{exc} after {self.cfg.retries + 1} attempts"
+        except httpx.UnsupportedProtocol:
+            fetched.error = "not an http(s) URL — give a full URL such as https://example.com/post"
         except httpx.TimeoutException:
             fetched.error = f"timed out after {self.cfg.retries + 1} attempts"
         except httpx.TransportError as exc:
-            fetched.error = f"connection failed after {self.cfg.retries + 1} attempts: {exc.__class__.__name__} {exc}".strip()
+            tries = f" after {self.cfg.retries + 1} attempts" if _retryable(exc) else ""
+            fetched.error = f"connection failed{tries}: {exc.__class__.__name__} {exc}".strip()
         except _FetchFailed as exc:
             fetched.error = str(exc)
-        except httpx.HTTPError as exc:  # e.g. an invalid URL
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             fetched.error = f"{exc.__class__.__name__}: {exc}"
         if fetched.error or fetched.skipped_reason:
             fetched.body = b""

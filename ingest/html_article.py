@@ -50,7 +50,7 @@ def _parse(text: str) -> etree._Element | None:
 
 def _meta(doc: etree._Element, *names: str) -> str:
     for name in names:
-        for attr in ("name", "property"):
+        for attr in ("name", "property", "http-equiv"):
             found = doc.xpath(f"//meta[translate(@{attr},'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')=$n]/@content", n=name)
             if found and found[0].strip():
                 return found[0].strip()

@@ -80,3 +80,12 @@ def test_crawl_stays_on_site_respects_robots_and_max_pages(site):
     assert run(crawl=[site.url("/")], max_pages=10) == [site.url(p) for p in ("/", "/a", "/b", "/c")]
     assert site.requests_for("/private/p") == [] and site.requests_for("/logo.png") == []
     assert run(crawl=[site.url("/")], max_pages=2) == [site.url("/"), site.url("/a")]
+
+
+def test_gzipped_sitemap(site):
+    import gzip
+
+    xml = ('<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+           f"<url><loc>{site.url('/gz')}</loc></url></urlset>").encode()
+    site.put("/sitemap.xml.gz", gzip.compress(xml), content_type="application/gzip")
+    assert run(sitemaps=[site.url("/sitemap.xml.gz")]) == [site.url("/gz")]

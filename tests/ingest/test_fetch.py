@@ -91,3 +91,8 @@ def test_local_files_are_read_from_disk(tmp_path):
     found, missing = run([md.as_uri(), (tmp_path / "nope.md").as_uri()])
     assert found.body.startswith(b"# Note") and found.content_type == "text/markdown"
     assert missing.error and "not found" in missing.error
+
+
+def test_bad_url_is_an_error_without_retries():
+    result = run(["ftp://example.com/file"])[0]
+    assert result.error and "http(s)" in result.error
