@@ -2,11 +2,115 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from opencite.settings import get_settings
+
+# The errors that mean "fix the input or the set-up": one message, exit 2, no traceback.
+EXIT_USAGE = 2
+EXIT_FAILED_SOURCES = 1
+
+
+def _clear_errors() -> tuple[type[BaseException], ...]:
+    from opencite.ingest.discover import SourceListError
+    from opencite.ingest.embeddings import EmbeddingModelError
+    from opencite.ingest.index import IndexError_
+
+    return (IndexError_, EmbeddingModelError, SourceListError)
+
+
+def _fail(console: Console, message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def ingest() -> None:
-        """Scrape, clean, chunk and index sources (not yet implemented)."""
-        raise typer.Exit(2)
+    def ingest(
+        sources: list[str] = typer.Argument(None, help="URLs, local files or folders (.html .md .txt .pdf)."),
+        sitemap: list[str] = typer.Option([], "--sitemap", help="A sitemap or sitemap index URL (repeatable)."),
+        crawl: list[str] = typer.Option([], "--crawl", help="Crawl same-site links from this URL (repeatable)."),
+        max_pages: int = typer.Option(50, "--max-pages", help="At most this many pages per --crawl root."),
+        from_file: list[Path] = typer.Option([], "--from", help="A file listing one URL or path per line."),
+        prune: bool = typer.Option(False, "--prune", help="Remove indexed pages that left the source set."),
+        reindex: bool = typer.Option(False, "--reindex", help="Drop the index and embed every source again."),
+        report: Path | None = typer.Option(None, "--report", help="Also write the per-source report as JSON."),
+    ) -> None:
+        """Fetch, clean, chunk and index sources; unchanged pages cost nothing on re-runs.
+
+        With no sources given, ingests the default list <data_dir>/sources.txt. Exit status: 0 all
+        went well, 1 some source failed (see the report), 2 bad input or set-up (one message)."""
+        from opencite.ingest.pipeline import SourceSet, run_ingest
+        from opencite.ingest.report import RichProgress
+
+        console, err = Console(), Console(stderr=True)
+        settings = get_settings()
+        source_set = SourceSet(sources or (), sitemap, crawl, max_pages, from_file)
+        if source_set.is_empty():
+            default = settings.data_dir / "sources.txt"
+            if not default.is_file():
+                _fail(err, f"no sources given and no default list at {default} — give URLs or paths, "
+                      "--sitemap URL, --crawl URL or --from FILE")
+            source_set.from_files = [default]
+        try:
+            with RichProgress(err) as progress:
+                result = run_ingest(settings, source_set, prune=prune, reindex=reindex, progress=progress)
+        except _clear_errors() as exc:
+            _fail(err, str(exc))
+        console.print(result.table())
+        console.print(result.summary_line(), highlight=False)
+        if report is not None:
+            result.write_json(report)
+        if result.failed:
+            raise typer.Exit(EXIT_FAILED_SOURCES)
+
+    @app.command("sources")
+    def sources_cmd(
+        delete: list[str] = typer.Option([], "--delete", help="Remove this page (its URL as listed here) from the index."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        """List the indexed pages (URL, title, chunks, last fetched), or delete some."""
+        from opencite.ingest.registry import Registry
+
+        console, err = Console(), Console(stderr=True)
+        settings = get_settings()
+        if delete:
+            _delete(settings, delete, console, err)
+            return
+        from opencite.ingest.index import record_namespace
+
+        if not settings.index_dir.exists():
+            records = []
+        else:
+            records = Registry(settings.record_manager_url, record_namespace(settings)).all()
+        if as_json:
+            typer.echo(json.dumps([r.__dict__ for r in records], indent=2))
+            return
+        table = Table("url", "title", "chunks", "last fetched", "last outcome", title=f"{len(records)} sources")
+        for r in records:
+            table.add_row(r.url, r.title, str(r.chunks), r.fetched_at, r.outcome)
+        console.print(table)
+
+
+def _delete(settings, urls: list[str], console: Console, err: Console) -> None:
+    from opencite.ingest.index import open_index
+    from opencite.ingest.pages import delete_page
+    from opencite.ingest.pipeline import registry_for
+
+    try:
+        with open_index(settings, write=True) as idx:
+            registry = registry_for(idx)
+            by_requested = registry.by_requested()
+            for url in urls:
+                record = registry.get(url) or by_requested.get(url)
+                if record is None:
+                    _fail(err, f"{url} is not in the index — `opencite sources` lists the indexed URLs")
+                n = delete_page(idx, registry, record.url)
+                console.print(f"deleted {record.url} ({n} chunks)", highlight=False)
+    except _clear_errors() as exc:
+        _fail(err, str(exc))

@@ -67,6 +67,11 @@ class OpenIndex:
         self.close()
 
 
+def record_namespace(settings: Settings) -> str:
+    """The record manager's namespace of the configured collection (the registry uses it too)."""
+    return f"chroma/{settings.chroma.collection}"
+
+
 def chroma_client(settings: Settings) -> chromadb.ClientAPI:
     chroma_settings = chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma.url:
@@ -169,7 +174,7 @@ def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
     if write:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         record_manager = SQLRecordManager(
-            namespace=f"chroma/{name}", db_url=settings.record_manager_url
+            namespace=record_namespace(settings), db_url=settings.record_manager_url
         )
         record_manager.create_schema()
     return OpenIndex(settings, embeddings, client, store, record_manager, model, dim, lock)
@@ -186,7 +191,7 @@ def _drop(client, settings: Settings) -> None:
     name = settings.chroma.collection
     if _find_collection(client, name) is not None:
         client.delete_collection(name)
-    records = SQLRecordManager(namespace=f"chroma/{name}", db_url=settings.record_manager_url)
+    records = SQLRecordManager(namespace=record_namespace(settings), db_url=settings.record_manager_url)
     records.create_schema()
     keys = records.list_keys()
     if keys:

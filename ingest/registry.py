@@ -1,0 +1,98 @@
+"""Per-source records of what the index holds: one row per indexed page.
+
+Lives in the record manager's database (SQLAlchemy), namespaced by collection. It is written
+LAST for a page (after the vector store and the record manager), so after a crash it can only
+lag behind the index — the next run then re-indexes that page, which embeds nothing new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, delete, select
+from sqlalchemy.engine import Engine
+
+_meta = MetaData()
+sources_table = Table(
+    "opencite_sources",
+    _meta,
+    Column("namespace", String, primary_key=True),
+    Column("url", String, primary_key=True),  # the source key every chunk carries (constants.SOURCE)
+    Column("requested_url", String, index=True),  # as listed by the user: matches re-runs and --prune
+    Column("title", String),
+    Column("etag", String),
+    Column("last_modified", String),
+    Column("content_hash", String),
+    Column("chunks", Integer),
+    Column("fetched_at", String),
+    Column("outcome", String),
+    Column("reason", String),
+)
+
+
+@dataclass
+class SourceRecord:
+    url: str
+    requested_url: str
+    title: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str = ""
+    chunks: int = 0
+    fetched_at: str = ""
+    outcome: str = ""
+    reason: str = ""
+
+
+class Registry:
+    def __init__(self, db_url: str, namespace: str, engine: Engine | None = None) -> None:
+        self.namespace = namespace
+        self.engine = engine or create_engine(db_url)
+        _meta.create_all(self.engine)
+
+    def all(self) -> list[SourceRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(sources_table).where(sources_table.c.namespace == self.namespace).order_by(sources_table.c.url)
+            ).mappings()
+            return [_record(row) for row in rows]
+
+    def get(self, url: str) -> SourceRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(sources_table).where(
+                    sources_table.c.namespace == self.namespace, sources_table.c.url == url
+                )
+            ).mappings().first()
+            return _record(row) if row else None
+
+    def by_requested(self) -> dict[str, SourceRecord]:
+        """requested URL -> record (the most recent when several listed URLs led to one page)."""
+        return {r.requested_url: r for r in sorted(self.all(), key=lambda r: r.fetched_at)}
+
+    def put(self, record: SourceRecord) -> None:
+        values = dict(asdict(record), namespace=self.namespace)
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(sources_table).where(
+                    sources_table.c.namespace == self.namespace, sources_table.c.url == record.url
+                )
+            )
+            conn.execute(sources_table.insert().values(**values))
+
+    def delete(self, url: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(sources_table).where(
+                    sources_table.c.namespace == self.namespace, sources_table.c.url == url
+                )
+            )
+
+    def clear(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(sources_table).where(sources_table.c.namespace == self.namespace))
+
+
+def _record(row) -> SourceRecord:
+    data = {k: row[k] for k in SourceRecord.__dataclass_fields__}
+    return SourceRecord(**data)

@@ -1,0 +1,101 @@
+"""What an ingest tells the user: progress bars while it runs, a per-source table (and JSON) after."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from opencite.ingest.documents import Fetched, Outcome
+
+_STYLE = {Outcome.NEW: "green", Outcome.UPDATED: "cyan", Outcome.UNCHANGED: "dim",
+          Outcome.SKIPPED: "yellow", Outcome.FAILED: "red", Outcome.PRUNED: "magenta"}
+
+
+@dataclass
+class SourceReport:
+    url: str  # the page key in the index (canonical URL when declared)
+    requested_url: str  # as listed
+    outcome: Outcome
+    reason: str = ""
+    title: str = ""
+    chunks: int = 0
+
+
+@dataclass
+class IngestReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    embedded: int = 0  # chunks embedded and added this run
+    deleted: int = 0  # chunks removed this run (replaced or pruned)
+    repaired: dict = field(default_factory=dict)  # what reconcile fixed after an earlier crash
+
+    def add(self, source: SourceReport) -> None:
+        self.sources.append(source)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.outcome == Outcome.FAILED]
+
+    def counts(self) -> dict[str, int]:
+        out = {o.value: 0 for o in Outcome}
+        for s in self.sources:
+            out[s.outcome.value] += 1
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "summary": {**self.counts(), "chunks_embedded": self.embedded, "chunks_deleted": self.deleted,
+                        "repaired": self.repaired},
+            "sources": [dict(asdict(s), outcome=s.outcome.value) for s in self.sources],
+        }
+
+    def write_json(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)  # never a half-written report
+
+    def table(self) -> Table:
+        table = Table("outcome", "source", "title", "chunks", "reason", title="ingest report")
+        for s in self.sources:
+            style = _STYLE[s.outcome]
+            source = s.url if s.url == s.requested_url else f"{s.url}\n(listed as {s.requested_url})"
+            table.add_row(f"[{style}]{s.outcome.value}[/]", source, s.title, str(s.chunks), s.reason)
+        return table
+
+    def summary_line(self) -> str:
+        counts = ", ".join(f"{n} {k}" for k, n in self.counts().items() if n)
+        return f"{counts or 'no sources'}; {self.embedded} chunks embedded, {self.deleted} removed"
+
+
+class RichProgress:
+    """Two bars: fetching (per source) and embedding (per chunk)."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=False)
+        self._fetch = self._embed = None
+
+    def __enter__(self) -> "RichProgress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
+
+    def start_fetch(self, total: int) -> None:
+        self._fetch = self.bar.add_task("fetching", total=total)
+
+    def fetched(self, fetched: Fetched) -> None:
+        self.bar.advance(self._fetch)
+
+    def start_embed(self, total: int) -> None:
+        self._embed = self.bar.add_task("embedding", total=total)
+
+    def embedded(self, n: int) -> None:
+        self.bar.advance(self._embed, n)

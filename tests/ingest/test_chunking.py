@@ -1,0 +1,69 @@
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from opencite.ingest import constants as C
+from opencite.ingest.chunking import Chunker, chunk_id, split_sections
+from opencite.ingest.documents import SourceDocument
+from opencite.settings import ChunkingSettings
+
+CODE = "```python\ndef serve():\n    # a comment, not a heading\n    x = 1\n\n\n    return x\n```"
+TEXT = (
+    "# Guide\n\nIntro words.\n\n## Setup\n\n" + "Install the server first. " * 40
+    + "\n\n" + CODE + "\n\nAfter the code.\n\n### Deep\n\nDeep text.\n\n## Use\n\nUse text."
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(minilm_path):
+    return SentenceTransformer(minilm_path, device="cpu").tokenizer
+
+
+def _chunks(tokenizer, size=64, overlap=16, text=TEXT):
+    chunker = Chunker(tokenizer, ChunkingSettings(chunk_tokens=size, overlap_tokens=overlap), 256)
+    doc = SourceDocument(url="https://x/p", title="Guide", text=text, description="d", language="en",
+                         fetched_at="2026-01-01T00:00:00+00:00")
+    return chunker, chunker.chunk(doc)
+
+
+def test_sections_follow_headings_outside_code():
+    sections = split_sections(TEXT)
+    assert [s.heading_path for s in sections] == ["Guide", "Guide > Setup", "Guide > Setup > Deep", "Guide > Use"]
+    assert "# a comment, not a heading" in sections[1].text  # inside a fence: not a heading
+
+
+def test_heading_only_section_opens_the_next():
+    sections = split_sections("# Title\n\n## First\n\nText.")
+    assert len(sections) == 1 and sections[0].heading_path == "Title > First"
+    assert sections[0].text.startswith("# Title")
+
+
+def test_chunks_are_sized_in_tokens_and_carry_metadata(tokenizer):
+    chunker, chunks = _chunks(tokenizer)
+    for c in chunks:
+        # a heading may ride along with the first piece of its section
+        assert len(tokenizer.tokenize(c.page_content)) <= 64 + 8
+        assert set(c.metadata) == {C.SOURCE, C.TITLE, C.DESCRIPTION, C.LANGUAGE, C.HEADING_PATH,
+                                   C.CHUNK_INDEX, C.CONTENT_HASH, C.FETCHED_AT}
+    assert [c.metadata[C.CHUNK_INDEX] for c in chunks] == list(range(len(chunks)))
+    assert len(chunks) > 3  # the long paragraph really was split
+
+
+def test_code_block_is_never_cut_when_it_fits(tokenizer):
+    _, chunks = _chunks(tokenizer)
+    holding = [c for c in chunks if "def serve" in c.page_content]
+    assert len(holding) == 1 and CODE in holding[0].page_content
+    assert "    x = 1\n\n\n    return x" in holding[0].page_content  # indentation and blank lines kept
+
+
+def test_overlap_and_size_limit_by_model(tokenizer):
+    chunker = Chunker(tokenizer, ChunkingSettings(chunk_tokens=1000, overlap_tokens=100), 256)
+    assert chunker.chunk_tokens == 254  # never past what the model reads
+
+
+def test_chunk_ids_are_stable_and_change_with_content(tokenizer):
+    _, first = _chunks(tokenizer)
+    _, again = _chunks(tokenizer)
+    assert [chunk_id(c) for c in first] == [chunk_id(c) for c in again]
+    _, changed = _chunks(tokenizer, text=TEXT.replace("Use text.", "Other text."))
+    assert chunk_id(first[-1]) != chunk_id(changed[-1])
+    assert len({chunk_id(c) for c in first}) == len(first)
