@@ -6,6 +6,7 @@ candidate in ingest/html_article.py, and prints per candidate:
   share bar, back link) that the post's own markdown does not contain — target 0;
 - kept: share of the markdown source's prose lines, headings and code blocks found in the output;
 - time: extraction time relative to the fastest candidate.
+The notebook's WebBaseLoader text (BeautifulSoup get_text) is printed as a reference row.
 
     python tests/benchmarks/bench_extraction.py [--corpus ../shared/corpus]
 """
@@ -30,9 +31,18 @@ CHROME = ["We use cookies", "Accept all", "Pricing", "Log In", "Brand assets", "
           "More articles from our blog", "Share this post", "Back to Articles", "analytics("]
 
 
+BASELINE = "notebook"  # WebBaseLoader's way: BeautifulSoup(page).get_text(), for reference
+
+
+def _notebook_text(body: bytes) -> str:
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(body, "html.parser").get_text()
+
+
 def _norm(text: str) -> str:
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # links and images: their text
-    text = re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"</?[a-zA-Z][^<>]*>", " ", text)
     text = re.sub(r"[#*_`>\[\]()|\\~-]", " ", text)
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -77,13 +87,14 @@ def main() -> int:
         fetched = asyncio.run(fetch_many(urls, FetchSettings(concurrency=8)))
         print(f"corpus: {len(posts)} posts from {base}; fetch errors: {sum(1 for f in fetched if f.error)}")
         rows = {}
-        for strategy in STRATEGIES:
+        for strategy in (*STRATEGIES, BASELINE):
             chrome_docs, failures, kept = 0, 0, {"prose": [0, 0], "headings": [0, 0], "code": [0, 0]}
             chrome_hits: dict[str, int] = {}
             start = time.perf_counter()
             for post, f in zip(posts, fetched):
                 try:
-                    text = extract(f, fetched_at="", strategy=strategy).text
+                    text = (_notebook_text(f.body) if strategy == BASELINE
+                            else extract(f, fetched_at="", strategy=strategy).text)
                 except ExtractionError:
                     failures += 1
                     continue
@@ -102,11 +113,11 @@ def main() -> int:
             elapsed = time.perf_counter() - start
             rows[strategy] = (chrome_docs, failures, kept, elapsed, chrome_hits)
         fastest = min(r[3] for r in rows.values())
-        print(f"{'candidate':12} {'chrome docs':>12} {'failed':>7} {'prose kept':>11} {'headings':>9} {'code':>7} {'time':>7}")
+        print(f"{'candidate':12} {'chrome docs':>12} {'failed':>7} {'prose kept':>11} {'headings':>9} {'code':>7} {'time':>7} {'ms/doc':>7}")
         for strategy, (chrome_docs, failures, kept, elapsed, hits) in rows.items():
             share = {k: (a / b if b else 1.0) for k, (a, b) in kept.items()}
             print(f"{strategy:12} {chrome_docs / len(posts):>11.1%} {failures:>7} {share['prose']:>11.1%} "
-                  f"{share['headings']:>9.1%} {share['code']:>7.1%} {elapsed / fastest:>6.2f}x")
+                  f"{share['headings']:>9.1%} {share['code']:>7.1%} {elapsed / fastest:>6.2f}x {1000 * elapsed / len(posts):>7.1f}")
             if hits:
                 print(f"{'':12} chrome strings: {hits}")
     finally:
