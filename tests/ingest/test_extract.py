@@ -123,3 +123,14 @@ def test_refusals_have_a_one_line_reason(body, content_type, reason):
 def test_fetch_error_is_passed_on_as_extraction_error():
     with pytest.raises(ExtractionError, match="HTTP 404"):
         extract(Fetched(url=URL, error="HTTP 404 Not Found"), fetched_at="")
+
+
+def test_page_without_article_element_loses_its_chrome_by_role_and_class():
+    page = """<html lang="de"><head><title>Docs page</title></head><body>
+    <div role="banner">Site banner</div><div class="site-sidebar">Sidebar links</div>
+    <div id="content"><h1>Install</h1><p>Run the installer with care.</p>
+    <div class="social-share">Tweet this</div></div>
+    <div role="contentinfo">Imprint</div><div class="gdpr-consent">Allow tracking?</div></body></html>"""
+    doc = extract(fetched(page), fetched_at="")
+    assert doc.text == "# Install\n\nRun the installer with care."
+    assert doc.language == "de" and doc.url == URL
