@@ -71,7 +71,11 @@ class RetrievalOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "model": "opencite-rag",
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "retrieval": {"mode": "dense", "k": 4},
+    }]})
 
     model: str
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
