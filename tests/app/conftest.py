@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 from langchain_core.documents import Document
 
 from opencite.ingest import constants as C
@@ -44,7 +45,7 @@ def indexed(settings):
 def llm_settings(indexed, scripted_llm):
     indexed.llm.base_url = scripted_llm.base_url
     indexed.llm.model = scripted_llm.model
-    indexed.llm.api_key = scripted_llm.api_key
+    indexed.llm.api_key = SecretStr(scripted_llm.api_key)
     indexed.llm.context_window = 4096
     indexed.llm.max_retries = 0
     return indexed

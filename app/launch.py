@@ -1,0 +1,158 @@
+"""Starting the web chat, and `opencite up`: the main job in one command.
+
+`up` ingests the default sources when the index is empty, starts the CPU engine
+(`opencite serve --engine cpu`) unless an LLM URL is configured, then runs the web chat.
+Each part that needs a download says which model failed and how to use local files instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from opencite.settings import Settings
+
+console = Console(stderr=True)
+UI_SCRIPT = Path(__file__).with_name("ui.py")
+
+
+def ui_command(settings: Settings, host: str | None = None, port: int | None = None,
+               open_browser: bool = True) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(UI_SCRIPT),
+        "--server.address", host or settings.ui.host,
+        "--server.port", str(port or settings.ui.port),
+        "--server.headless", "false" if open_browser else "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--global.developmentMode", "false",
+        "--client.toolbarMode", "minimal",
+    ]
+
+
+def run_ui(settings: Settings, host: str | None = None, port: int | None = None,
+           open_browser: bool = True) -> int:
+    cmd = ui_command(settings, host, port, open_browser)
+    console.print(f"[bold]web chat[/] on http://{host or settings.ui.host}:{port or settings.ui.port}")
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _opencite(*args: str) -> list[str]:
+    return [sys.executable, "-m", "opencite.cli", *args]
+
+
+def check_embedding_model(settings: Settings) -> str | None:
+    """None when the embedding model is a local folder or downloadable, else the fix."""
+    model = settings.embedding.resolved_model()
+    if Path(model).expanduser().exists():
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(repo_id=model, cache_dir=settings.embedding.cache_folder)
+        return None
+    except Exception as exc:
+        return (f"The embedding model {model!r} could not be downloaded ({type(exc).__name__}). "
+                "Copy it to this machine and point at the folder: "
+                "OPENCITE_EMBEDDING__MODEL=/path/to/model")
+
+
+def index_count(settings: Settings) -> int:
+    """Chunks in the collection, without loading the embedder (0 when it does not exist)."""
+    from opencite.ingest.index import _find_collection, chroma_client
+
+    collection = _find_collection(chroma_client(settings), settings.chroma.collection)
+    return collection.count() if collection is not None else 0
+
+
+def llm_models_url(settings: Settings) -> str:
+    from opencite.app.llm import resolve_endpoint
+
+    return resolve_endpoint(settings).base_url + "/models"
+
+
+def llm_answers(settings: Settings) -> bool:
+    try:
+        return httpx.get(llm_models_url(settings), timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def serve_model_hint(settings: Settings) -> str:
+    model = settings.serve.model or f"the preset {settings.serve.preset!r}"
+    return (f"The CPU LLM engine could not start {model} (no download possible?). Copy the model to "
+            "this machine and set OPENCITE_SERVE__MODEL=/path/to/model, or use a running "
+            "OpenAI-compatible server: OPENCITE_LLM__BASE_URL=http://host:port/v1")
+
+
+def start_engine(settings: Settings) -> subprocess.Popen | None:
+    """Start `opencite serve --engine cpu` and wait until it answers; None (after printing
+    the fix) when it cannot start."""
+    # Attached (--foreground) so the engine stops with `up`.
+    proc = subprocess.Popen(_opencite("serve", "--engine", "cpu", "--foreground"))
+    deadline = time.monotonic() + settings.serve.startup_timeout
+    with console.status(f"Starting the CPU LLM engine ({settings.serve.model or settings.serve.preset})…"):
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                console.print(f"[red]{serve_model_hint(settings)}[/]")
+                return None
+            if llm_answers(settings):
+                return proc
+            time.sleep(1)
+    proc.terminate()
+    console.print(f"[red]The CPU LLM engine did not answer within {settings.serve.startup_timeout:.0f}s.[/] "
+                  + serve_model_hint(settings))
+    return None
+
+
+def up(settings: Settings, sources: str = "data/sources.txt", port: int | None = None,
+       open_browser: bool = True) -> int:
+    problem = check_embedding_model(settings)
+    if problem:
+        console.print(f"[red]{problem}[/]")
+        return 1
+
+    count = index_count(settings)
+    if count == 0:
+        if not Path(sources).is_file():
+            console.print(f"[red]The index is empty and the sources file {sources!r} does not exist.[/] "
+                          "Create it (one URL per line) or pass --from PATH.")
+            return 1
+        console.print(f"The index is empty: ingesting [bold]{sources}[/]…")
+        code = subprocess.call(_opencite("ingest", "--from", sources))
+        if code != 0:
+            console.print(f"[red]Ingest failed (exit {code}).[/] Fix the problem above and run "
+                          f"`opencite ingest --from {sources}`, then `opencite up` again.")
+            return code
+        count = index_count(settings)
+    console.print(f"index: {count} chunks")
+
+    engine = None
+    if settings.llm.base_url:
+        state = "answers" if llm_answers(settings) else "[yellow]does not answer yet[/]"
+        console.print(f"LLM: {settings.llm.base_url} {state}")
+    elif llm_answers(settings):
+        console.print(f"LLM: already running at {llm_models_url(settings).removesuffix('/models')}")
+    else:
+        engine = start_engine(settings)
+        if engine is None:
+            return 1
+    try:
+        return run_ui(settings, port=port, open_browser=open_browser)
+    finally:
+        if engine is not None:
+            engine.terminate()
+            try:
+                engine.wait(20)
+            except subprocess.TimeoutExpired:
+                engine.kill()
+
+

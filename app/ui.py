@@ -1,0 +1,174 @@
+"""opencite web chat (Streamlit script; start it with `opencite ui`).
+
+Streams the chain's answer, links [n] markers to source cards, keeps the history for the
+session and stores 👍/👎 feedback in <data_dir>/runtime/feedback.jsonl. Page text is shown as
+text only (see ui_render).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from opencite.app.chain import DoneEvent, ErrorEvent, RagChain, SourcesEvent, TokenEvent
+from opencite.app.llm import model_status
+from opencite.app.ui_render import (anchor, answer_record, escape_md, link_markers, safe_url,
+                                    save_feedback, sources_of)
+from opencite.settings import get_settings
+
+st.set_page_config(page_title="opencite", page_icon="📚", layout="wide")
+
+
+@st.cache_resource(show_spinner="Opening the index…")
+def get_chain() -> RagChain:
+    chain = RagChain(get_settings())
+    _ = chain.index  # open now: a wrong embedding model shows up before the first question
+    return chain
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def endpoint_status(base_url: str, api_key: str, model: str) -> tuple[bool, str]:
+    from opencite.app.llm import Endpoint
+
+    return model_status(Endpoint(base_url, api_key, model, 0))
+
+
+def feedback_path():
+    return get_settings().runtime_dir / "feedback.jsonl"
+
+
+def on_feedback(message_id: str) -> None:
+    value = st.session_state.get(f"fb-{message_id}")
+    if value is None:
+        return
+    record = next((m for m in st.session_state.messages if m.get("id") == message_id), None)
+    if record is None:
+        return
+    chain = get_chain()
+    save_feedback(feedback_path(), record, "up" if value == 1 else "down",
+                  endpoint=chain.endpoint.base_url, model=chain.endpoint.model)
+    st.toast("Thanks, feedback saved.")
+
+
+def sidebar(chain: RagChain | None, index_error: str | None) -> tuple[int, float]:
+    s = get_settings()
+    with st.sidebar:
+        st.title("opencite")
+        if st.button("New chat", icon="🆕", use_container_width=True):
+            st.session_state.messages = []
+        st.subheader("LLM")
+        if chain is not None:
+            ep = chain.endpoint
+            ok, detail = endpoint_status(ep.base_url, ep.api_key, ep.model)
+            st.text(f"endpoint: {ep.base_url}\nmodel: {ep.model}\ncontext window: {ep.context_window}")
+            (st.success if ok else st.error)(("online: " if ok else "offline: ") + escape_md(detail))
+        st.subheader("Index")
+        if index_error:
+            st.error(escape_md(index_error))
+        elif chain is not None:
+            count = chain.index.count()
+            st.text(f"chunks: {count}\nembedding: {chain.index.model}\ncollection: {s.chroma.collection}")
+            if count == 0:
+                st.warning("The index is empty. Run `opencite ingest --from data/sources.txt`.")
+        st.subheader("Answer settings")
+        k = st.slider("sources (k)", 1, 20, s.retrieval.k, key="k")
+        temperature = st.slider("temperature", 0.0, 1.5, float(s.llm.temperature), 0.05,
+                                key="temperature")
+    return k, temperature
+
+
+def source_cards(message_id: str, record: dict) -> None:
+    sources = sources_of(record)
+    if not sources:
+        return
+    cited = set(record.get("cited") or [])
+    shown = [s for s in sources if s.n in cited] or sources
+    st.caption("Cited sources" if cited else "Retrieved sources (none cited)")
+    for src in shown:
+        card(message_id, src)
+    rest = [s for s in sources if s not in shown]
+    if rest:
+        with st.expander(f"Other retrieved sources ({len(rest)})"):
+            for src in rest:
+                card(message_id, src)
+
+
+def card(message_id: str, src) -> None:
+    with st.container(border=True, key=f"card-{message_id}-{src.n}"):
+        # The header carries the id the [n] links jump to.
+        st.subheader(f"\\[{src.n}\\] {escape_md(src.title)}", anchor=anchor(message_id, src.n))
+        st.caption(f"score {src.score:.3f}"
+                   + (f" · {escape_md(src.heading_path)}" if src.heading_path else ""))
+        url = safe_url(src.url)
+        if url:
+            st.markdown(f"[{escape_md(src.url)}]({url.replace(')', '%29').replace(' ', '%20')})")
+        else:
+            st.text(src.url)
+        st.text(src.snippet)  # page text: plain text, never Markdown/HTML
+
+
+def show_message(record: dict) -> None:
+    with st.chat_message(record["role"]):
+        if record["role"] == "user":
+            st.text(record["content"])
+            return
+        message_id = record["id"]
+        if record.get("content"):
+            st.markdown(link_markers(record["content"], message_id, len(record.get("sources") or [])))
+        if record.get("error"):
+            st.error(escape_md(record["error"]))
+        if record.get("dropped_markers"):
+            st.caption(f"{record['dropped_markers']} citation marker(s) pointing to no source were removed.")
+        source_cards(message_id, record)
+        st.feedback("thumbs", key=f"fb-{message_id}", on_change=on_feedback, args=(message_id,))
+
+
+def ask(chain: RagChain, question: str, k: int, temperature: float) -> None:
+    history = [{"role": m["role"], "content": m["content"]} for m in st.session_state.messages]
+    st.session_state.messages.append({"role": "user", "content": question, "id": uuid.uuid4().hex})
+    with st.chat_message("user"):
+        st.text(question)
+    with st.chat_message("assistant"):
+        done: dict = {}
+
+        def tokens():
+            for event in chain.stream(history + [{"role": "user", "content": question}],
+                                      k=k, temperature=temperature):
+                if isinstance(event, TokenEvent):
+                    yield event.text
+                elif isinstance(event, SourcesEvent):
+                    done["sources"] = event.sources
+                elif isinstance(event, ErrorEvent):
+                    done["error"] = event
+                elif isinstance(event, DoneEvent):
+                    done["answer"] = event.answer
+
+        st.write_stream(tokens)
+    record = answer_record(done["answer"])
+    record["id"] = uuid.uuid4().hex[:12]
+    st.session_state.messages.append(record)
+    st.rerun()  # redraw with linked markers, source cards and feedback
+
+
+def main() -> None:
+    st.session_state.setdefault("messages", [])
+    chain, index_error = None, None
+    try:
+        chain = get_chain()
+    except Exception as exc:  # e.g. embedding model mismatch or not downloadable
+        index_error = f"{type(exc).__name__}: {exc}"
+    k, temperature = sidebar(chain, index_error)
+    st.header("Ask your pages")
+    if not st.session_state.messages:
+        st.caption("Answers cite the indexed pages with [n] markers; click one to jump to its source.")
+    for record in st.session_state.messages:
+        show_message(record)
+    question = st.chat_input("Ask a question about the indexed pages")
+    if question and chain is not None:
+        ask(chain, question, k, temperature)
+    elif question:
+        st.error("The index could not be opened; see the sidebar.")
+
+
+main()
