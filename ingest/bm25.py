@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
+IN_MEMORY = "<in memory>"  # version name of an index built from Chroma and not saved
 # The tokenizer is part of the index: queries must be tokenised the same way.
 TOKENIZER = {"stopwords": "en", "stemmer": "english", "lower": True}
 
@@ -83,6 +84,7 @@ class BM25Index:
     atomic `save()`. Searching reloads when another process saved a newer version."""
 
     def __init__(self, directory: Path, k1: float = 1.2, b: float = 0.75):
+        # k1/b only apply when (re)indexing; a saved index keeps the ones it was built with.
         self.directory = Path(directory)
         self.k1, self.b = k1, b
         self._version: str | None = None
@@ -115,23 +117,31 @@ class BM25Index:
         """Load the live version unless it is the one in memory (or we hold unsaved edits)."""
         if self._dirty:
             return
-        v = self.current_version()
-        if v == self._version:
-            return
-        if v is None:
-            self._version, self._ids, self._retriever, self._chunks = None, [], None, None
-            return
-        vdir = self.directory / v
-        try:
-            ids = json.loads((vdir / "ids.json").read_text())
-            retriever = bm25s.BM25.load(str(vdir), mmap=False, show_progress=False) if ids else None
-        except (FileNotFoundError, ValueError) as exc:
-            raise BM25IndexError(
-                f"The BM25 index in {vdir} is unreadable ({exc}). Fix: delete {self.directory} "
-                "and it is rebuilt from Chroma on the next search (or run "
-                "`opencite retrieval rebuild-bm25`)."
-            ) from exc
+        for attempt in range(3):
+            v = self.current_version()
+            if v == self._version:
+                return
+            if v is None:
+                self._version, self._ids, self._retriever, self._chunks = None, [], None, None
+                return
+            vdir = self.directory / v
+            try:
+                ids = json.loads((vdir / "ids.json").read_text())
+                retriever = bm25s.BM25.load(str(vdir), mmap=False, show_progress=False) if ids else None
+                break
+            except FileNotFoundError:
+                if attempt < 2 and self.current_version() != v:
+                    continue  # a writer switched versions and removed this one meanwhile
+                raise self._unreadable(vdir, "files missing")
+            except ValueError as exc:
+                raise self._unreadable(vdir, exc) from exc
         self._version, self._ids, self._retriever, self._chunks = v, ids, retriever, None
+
+    def _unreadable(self, vdir: Path, why) -> BM25IndexError:
+        return BM25IndexError(
+            f"The BM25 index in {vdir} is unreadable ({why}). Fix: delete {self.directory}; it is "
+            "rebuilt from Chroma on the next search or ingest."
+        )
 
     def __len__(self) -> int:
         self._refresh()
@@ -211,9 +221,10 @@ class BM25Index:
         else:
             self._retriever = None
 
-    def save(self) -> None:
+    def save(self, reindex: bool = True) -> None:
         """Write a new version, switch CURRENT to it atomically, drop older versions."""
-        self._rebuild_retriever()
+        if reindex:
+            self._rebuild_retriever()
         self.directory.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.directory) + ".lock"):
             version = f"v-{time.time_ns()}-{uuid.uuid4().hex[:6]}"
@@ -254,22 +265,60 @@ class BM25Index:
                 shutil.rmtree(p, ignore_errors=True)
 
     # -- keeping in step with Chroma -------------------------------------------------------
-    def rebuild_from_chroma(self, collection, batch_size: int = 5000) -> int:
-        """Replace the whole index with the chunks stored in a Chroma collection; returns count."""
+    def load_from_chroma(self, collection, batch_size: int = 5000) -> int:
+        """Like `rebuild_from_chroma` but in memory only (for a reader while a writer works)."""
         chunks: dict[str, Chunk] = {}
         total = collection.count()
         for offset in range(0, total, batch_size):
             got = collection.get(include=["documents", "metadatas"], limit=batch_size, offset=offset)
             for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
                 chunks[i] = Chunk(i, str((meta or {}).get(C.SOURCE, "")), text or "")
-        self._chunks, self._dirty = chunks, True
-        self.save()
+        self._chunks = chunks
+        self._rebuild_retriever()
+        # Not saved: the next CURRENT written by anyone replaces this in-memory copy.
+        self._dirty, self._version = False, IN_MEMORY
         return len(chunks)
 
-    def is_stale(self, collection) -> bool:
-        """Missing, or its chunk count differs from Chroma's (cheap: no id listing)."""
+    def rebuild_from_chroma(self, collection, batch_size: int = 5000) -> int:
+        """Replace the whole index with the chunks stored in a Chroma collection; returns count."""
+        n = self.load_from_chroma(collection, batch_size)
+        self.save(reindex=False)
+        return n
+
+    def is_stale(self, collection, deep: bool = False) -> bool:
+        """Missing, or its chunk count differs from Chroma's. deep=True also compares the id
+        sets (chunk ids hash the chunk's content, so this catches edits too)."""
         m = self.manifest()
-        return m is None or m.get("format") != FORMAT_VERSION or m.get("count") != collection.count()
+        if m is None or m.get("format") != FORMAT_VERSION or m.get("count") != collection.count():
+            return True
+        if deep:
+            return m.get("ids_sha256") != ids_fingerprint(collection.get(include=[])["ids"])
+        return False
+
+
+class BM25Keeper:
+    """The ingest hook: a page listener that keeps the BM25 index in step with Chroma during a
+    run, saved once at the end (`finish`). A run that dies before `finish` leaves the BM25
+    index behind Chroma; the next run (or the next search) sees it is stale and rebuilds."""
+
+    def __init__(self, settings, idx, reindex: bool = False):
+        self.idx = idx
+        self.index = BM25Index(bm25_dir(settings), settings.retrieval.bm25_k1, settings.retrieval.bm25_b)
+        if reindex:
+            self.index.clear()
+        elif self.index.is_stale(idx.collection, deep=True):
+            self.index.rebuild_from_chroma(idx.collection)
+
+    def __call__(self, source: str, chunks) -> None:
+        self.index.replace_source(source, [Chunk(str(d.id), source, d.page_content) for d in chunks])
+
+    def finish(self) -> None:
+        if self.index._dirty:
+            self.index.save()
+        if self.index.is_stale(self.idx.collection):
+            # Chroma holds chunks no listener reported (written by other means): trust Chroma.
+            log.warning("BM25 index out of step with Chroma after ingest; rebuilding it from Chroma")
+            self.index.rebuild_from_chroma(self.idx.collection)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -21,6 +21,7 @@ from opencite.ingest.discover import discover
 from opencite.ingest.documents import ExtractionError, Fetched, Outcome, SourceDocument
 from opencite.ingest.extract import extract
 from opencite.ingest.fetch import fetch_many
+from opencite.ingest.bm25 import BM25Keeper
 from opencite.ingest.index import OpenIndex, open_index
 from opencite.ingest.pages import PageListener, delete_page, index_chunks, notify_page_changed, reconcile
 from opencite.ingest.registry import Registry, SourceRecord
@@ -93,6 +94,9 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
             registry.clear()
         repaired = reconcile(idx, registry)
         report = IngestReport(repaired=repaired)
+        # The BM25 index beside Chroma follows every page change; saved once at the end.
+        bm25 = BM25Keeper(settings, idx, reindex=reindex)
+        listeners = [*listeners, bm25]
         known = registry.by_requested()
         validators = {u: (known[u].etag, known[u].last_modified) for u in urls if u in known}
         progress.start_fetch(len(urls))
@@ -114,6 +118,7 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
                     n = delete_page(idx, registry, record.url, listeners)
                     report.add(SourceReport(record.url, record.requested_url, Outcome.PRUNED,
                                             "no longer in the source set", record.title, n))
+        bm25.finish()
         return report
 
 

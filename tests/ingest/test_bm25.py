@@ -141,3 +141,43 @@ def test_manifest_records_the_tokenizer(tmp_path):
     ix.save()
     m = json.loads((tmp_path / "bm25" / ix.current_version() / "manifest.json").read_text())
     assert m["count"] == 2 and m["tokenizer"]["stemmer"] == "english"
+
+
+def test_ingest_keeps_bm25_in_step_through_update_prune_and_a_killed_run(settings, site):
+    from opencite.ingest.pipeline import SourceSet, run_ingest
+    from tests.ingest.pages import article, blog
+
+    urls = [site.put(path, html) for path, html in blog(3).items()]
+
+    def in_step():
+        with open_index(settings) as idx:
+            ids = chroma_ids(idx)
+        assert ids and set(BM25Index(bm25_dir(settings)).ids()) == ids
+
+    run_ingest(settings, SourceSet(urls))
+    in_step()
+    site.put("/post-1", article("Post 1", {"New part": "Completely rewritten text about quokkas."}))
+    run_ingest(settings, SourceSet(urls))
+    in_step()
+    assert BM25Index(bm25_dir(settings)).search("quokkas", 3)
+    run_ingest(settings, SourceSet(urls[:2]), prune=True)
+    in_step()
+
+    # A run killed after Chroma was written but before the BM25 save: the next run repairs it.
+    import opencite.ingest.bm25 as bm25_module
+
+    def killed(self):
+        raise KeyboardInterrupt("killed before the BM25 save")
+
+    site.put("/post-0", article("Post 0", {"Other": "Wombats dig burrows."}))
+    original = bm25_module.BM25Keeper.finish
+    bm25_module.BM25Keeper.finish = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_ingest(settings, SourceSet(urls[:2]))
+    finally:
+        bm25_module.BM25Keeper.finish = original
+    assert not BM25Index(bm25_dir(settings)).search("wombats", 3)  # behind Chroma
+    run_ingest(settings, SourceSet(urls[:2]))
+    in_step()
+    assert BM25Index(bm25_dir(settings)).search("wombats", 3)
