@@ -1,0 +1,82 @@
+"""Fast checks of the web chat with Streamlit's AppTest (in-process): sidebar, asking,
+history, new chat, feedback stored with question, answer and sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import opencite.app
+
+UI = str(Path(opencite.app.__file__).with_name("ui.py"))
+
+
+@pytest.fixture
+def app(llm_settings, settings_env, scripted_llm, monkeypatch):
+    monkeypatch.setenv("OPENCITE_LLM__BASE_URL", scripted_llm.base_url)
+    monkeypatch.setenv("OPENCITE_LLM__MODEL", scripted_llm.model)
+    monkeypatch.setenv("OPENCITE_LLM__API_KEY", scripted_llm.api_key)
+    monkeypatch.setenv("OPENCITE_LLM__CONTEXT_WINDOW", "4096")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(UI, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    yield at
+    st.cache_resource.clear()
+
+
+def texts(at) -> str:
+    return "\n".join(t.value for t in at.text) + "\n".join(m.value for m in at.markdown)
+
+
+def test_sidebar_shows_endpoint_model_index_and_controls(app, scripted_llm):
+    side = "\n".join(t.value for t in app.sidebar.text)
+    assert scripted_llm.base_url in side and "model: scripted-double" in side
+    assert "chunks: 5" in side
+    assert any("online" in s.value for s in app.sidebar.success)
+    assert [s.label for s in app.sidebar.slider] == ["sources (k)", "temperature"]
+    assert app.sidebar.button[0].label == "New chat"
+
+
+def test_ask_keeps_history_feedback_is_stored_and_new_chat_clears(app, scripted_llm, llm_settings):
+    scripted_llm.reply("Paris [1], not [8].")
+    app.sidebar.slider[0].set_value(2)
+    app.sidebar.slider[1].set_value(0.5)
+    app.chat_input[0].set_value("What is the capital of France?").run()
+    assert not app.exception, app.exception
+    assert scripted_llm.requests[-1]["temperature"] == 0.5
+    assert scripted_llm.requests[-1]["messages"][-1]["content"].count("<source id=") == 2
+    msgs = app.session_state["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant"]
+    assert msgs[1]["content"] == "Paris [1], not ." and msgs[1]["dropped_markers"] == 1
+    md = "\n".join(m.value for m in app.main.markdown)
+    assert f"(#src-{msgs[1]['id']}-1)" in md  # the marker links to its card
+    assert "Paris is the capital of France" in "\n".join(t.value for t in app.main.text)
+
+    # 👍 on the answer: one JSONL line with question, answer and sources.
+    fb = app.get("feedback")[0]
+    fb.set_value(1).run()
+    lines = (llm_settings.runtime_dir / "feedback.jsonl").read_text().splitlines()
+    saved = json.loads(lines[-1])
+    assert saved["rating"] == "up" and saved["question"] == "What is the capital of France?"
+    assert saved["answer"] == "Paris [1], not ." and saved["sources"][0]["url"] == "https://blog.example/paris"
+
+    # A follow-up sends the history (condense call first), then New chat clears it.
+    scripted_llm.reply("Capital of France, again?", "Still Paris [1].")
+    app.chat_input[0].set_value("And again?").run()
+    assert len(app.session_state["messages"]) == 4
+    assert "Paris [1], not ." in scripted_llm.requests[-2]["messages"][-1]["content"]
+    app.sidebar.button[0].click().run()
+    assert app.session_state["messages"] == []
+
+
+def test_llm_down_shows_error_and_sources(app, scripted_llm):
+    scripted_llm.fail(503)
+    app.chat_input[0].set_value("What is the capital of France?").run()
+    assert any("503" in e.value for e in app.main.error)
+    assert "Paris is the capital of France" in "\n".join(t.value for t in app.main.text)
