@@ -46,7 +46,7 @@ def _register() -> None:
     from opencite.ingest.cli import register as register_ingest
 
     register_ingest(app)
-    for module in ("opencite.serving.cli", "opencite.app.cli", "opencite.app.api_cli", "opencite.eval.cli"):
+    for module in ("opencite.serving.cli", "opencite.doctor", "opencite.app.cli", "opencite.app.api_cli", "opencite.eval.cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ModuleNotFoundError as exc:
