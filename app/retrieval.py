@@ -1,12 +1,20 @@
-"""Retrieval over the index that `ingest/` owns. Dense for now; the retrieval work adds
-bm25 / hybrid / MMR / rerank here behind the same `retrieve()` signature."""
+"""Retrieval over the index that `ingest/` owns: dense, BM25 or hybrid, then optionally a
+cross-encoder rerank and MMR diversification, all behind one `retrieve()` signature."""
 
 from __future__ import annotations
 
+import logging
+import threading
+
+from filelock import Timeout
 from langchain_core.documents import Document
 
-from opencite.ingest.index import OpenIndex
+from opencite.app import fusion
+from opencite.ingest.bm25 import IN_MEMORY, BM25Index, bm25_dir
+from opencite.ingest.index import OpenIndex, writer_lock
 from opencite.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -18,14 +26,100 @@ def retrieve(
     mode = mode or settings.retrieval.mode
     if mode not in MODES:
         raise ValueError(f"retrieval mode {mode!r} is unknown; use one of {', '.join(MODES)}")
-    if mode != "dense":
-        raise ValueError(
-            f"retrieval mode {mode!r} is not available in this build; use 'dense' "
-            "(OPENCITE_RETRIEVAL__MODE=dense)"
-        )
-    return dense(index, query, k)
+    cfg = settings.retrieval
+    post = bool(cfg.mmr or cfg.reranker_model)
+    if mode == "dense" and not post:
+        return dense(index, query, k)
+    depth = max(k, cfg.fetch_k)
+    if mode == "dense":
+        hits = dense(index, query, depth)
+    elif mode == "bm25":
+        hits = bm25(index, query, depth if post else k, settings)
+    else:
+        hits = hybrid(index, query, depth, settings)
+    if cfg.reranker_model:
+        order = fusion.rerank(cfg.reranker_model, query, [d.page_content for d, _ in hits], cfg.reranker_device)
+        hits = [(hits[i][0], score) for i, score in order]
+    if cfg.mmr:
+        hits = diversify(index, query, hits, k, cfg.mmr_lambda)
+    return hits[:k]
 
 
 def dense(index: OpenIndex, query: str, k: int) -> list[tuple[Document, float]]:
     # The collection uses cosine space: LangChain's relevance score is 1 - cosine distance.
     return index.store.similarity_search_with_relevance_scores(query, k=k)
+
+
+def bm25(index: OpenIndex, query: str, k: int, settings: Settings) -> list[tuple[Document, float]]:
+    ranked = bm25_index(index, settings).search(query, k)
+    docs = documents_by_id(index, [i for i, _ in ranked])
+    return [(docs[i], s) for i, s in ranked if i in docs]
+
+
+def hybrid(index: OpenIndex, query: str, depth: int, settings: Settings) -> list[tuple[Document, float]]:
+    """Both lists `depth` deep, fused; documents come from Chroma for BM25-only hits."""
+    cfg = settings.retrieval
+    dense_hits = dense(index, query, depth)
+    by_id = {str(d.id): d for d, _ in dense_hits}
+    lexical = bm25_index(index, settings).search(query, depth)
+    fused = fusion.fuse(
+        [[(str(d.id), s) for d, s in dense_hits], lexical],
+        cfg.fusion,
+        [cfg.dense_weight, cfg.bm25_weight],
+        cfg.rrf_k,
+    )[:depth]
+    missing = [i for i, _ in fused if i not in by_id]
+    by_id.update(documents_by_id(index, missing))
+    return [(by_id[i], s) for i, s in fused if i in by_id]
+
+
+def documents_by_id(index: OpenIndex, ids: list[str]) -> dict[str, Document]:
+    if not ids:
+        return {}
+    got = index.collection.get(ids=ids, include=["documents", "metadatas"])
+    return {
+        i: Document(page_content=text or "", metadata=meta or {}, id=i)
+        for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
+    }
+
+
+def diversify(index: OpenIndex, query: str, hits, k: int, lambda_mult: float):
+    """MMR over the candidates' stored vectors (Chroma's, so nothing is embedded twice)."""
+    if len(hits) <= 1:
+        return hits
+    ids = [str(d.id) for d, _ in hits]
+    got = index.collection.get(ids=ids, include=["embeddings"])
+    vectors = dict(zip(got["ids"], got["embeddings"]))
+    keep = [h for h, i in zip(hits, ids) if i in vectors]
+    picked = fusion.mmr(index.embeddings.embed_query(query), [vectors[str(d.id)] for d, _ in keep], k, lambda_mult)
+    return [keep[i] for i in picked]
+
+
+_bm25_cache: dict[str, BM25Index] = {}
+_bm25_lock = threading.Lock()
+
+
+def bm25_index(index: OpenIndex, settings: Settings) -> BM25Index:
+    """The BM25 index beside this Chroma collection, kept loaded per process. Missing or
+    behind Chroma: rebuilt from Chroma (and saved, unless an ingest is writing right now —
+    it saves its own at the end — in which case a missing index is built in memory)."""
+    directory = bm25_dir(settings)
+    with _bm25_lock:
+        ix = _bm25_cache.get(str(directory))
+        if ix is None:
+            ix = _bm25_cache[str(directory)] = BM25Index(directory, settings.retrieval.bm25_k1, settings.retrieval.bm25_b)
+        if ix.is_stale(index.collection):
+            lock = writer_lock(settings)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                if not ix.exists() and ix._version != IN_MEMORY:
+                    log.info("BM25 index missing while an ingest runs: building it in memory")
+                    ix.load_from_chroma(index.collection)
+            else:
+                try:
+                    log.info("BM25 index missing or behind Chroma: rebuilding %s", directory)
+                    ix.rebuild_from_chroma(index.collection)
+                finally:
+                    lock.release()
+        return ix

@@ -125,6 +125,13 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
     reranker_model: str | None = None
+    # How hybrid combines the two lists: reciprocal rank fusion, or a weighted sum of scores
+    # normalised per list (min-max or z-score). See README "Retrieval modes" for measured choices.
+    fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
+    mmr_lambda: float = Field(0.5, ge=0, le=1)  # 1 = relevance only, 0 = diversity only
+    bm25_k1: float = Field(1.2, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+    reranker_device: str = "cpu"
 
 
 class ApiSettings(BaseModel):
