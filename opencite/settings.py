@@ -114,6 +114,18 @@ class ServeSettings(BaseModel):
     chat_template: Path | None = None
     tool_call_parser: str | None = None
     startup_timeout: float = Field(900.0, gt=0)
+    # Container images (compose and Inference Endpoints); pin a tag for reproducible deploys.
+    vllm_image: str = "vllm/vllm-openai:latest"
+    tgi_image: str = "ghcr.io/huggingface/text-generation-inference:latest"
+    # --engine hf-endpoint: Hugging Face Inference Endpoints (token from HF_TOKEN or `hf auth login`).
+    hf_image: Literal["vllm", "tgi"] = "vllm"
+    hf_endpoint_name: str | None = None  # default: the preset's name
+    hf_namespace: str | None = None  # default: the token's user
+    hf_vendor: str = "aws"
+    hf_region: str = "us-east-1"
+    hf_scale_to_zero_minutes: int = Field(15, ge=1)
+    hf_poll_seconds: float = Field(10.0, gt=0)
+    hf_endpoints_api: str | None = None  # default: huggingface_hub's Endpoints API URL
 
 
 class RetrievalSettings(BaseModel):
