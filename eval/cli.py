@@ -1,0 +1,102 @@
+"""`opencite eval run | beir | compare`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    ev = typer.Typer(help="Evaluate retrieval, answers, citations and latency.", no_args_is_help=True)
+    app.add_typer(ev, name="eval")
+
+    @ev.command("run")
+    def run_cmd(
+        questions: Path = typer.Argument(..., help="Questions, one JSON object per line (see README 'Evaluation')."),
+        base_url: str = typer.Option(None, "--base-url", help="Site that path-only sources (/blog/x) live on."),
+        k: int = typer.Option(None, "--k", help="Sources retrieved per question (default: settings.retrieval.k)."),
+        concurrency: int = typer.Option(None, "--concurrency", help="Questions in flight (default: settings.eval.concurrency)."),
+        out: Path = typer.Option(None, "--out", help="Run folder (default: data/eval-runs/<questions name>)."),
+        retrieval_mode: str = typer.Option(None, "--retrieval-mode", help="dense | bm25 | hybrid."),
+        judge: bool = typer.Option(True, "--judge/--no-judge", help="Score answers with the LLM judge."),
+    ) -> None:
+        """Run every question through the chat's chain; write results JSON and a report.
+        A re-run with the same --out skips the questions already finished."""
+        from opencite.eval.questions import QuestionsError
+        from opencite.eval.run import RunConfigError, run_eval
+        from opencite.settings import get_settings
+
+        try:
+            result = run_eval(get_settings(), questions, out=out, k=k, concurrency=concurrency,
+                              retrieval_mode=retrieval_mode, base_url=base_url, judge=judge)
+        except (QuestionsError, RunConfigError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
+        _print_summary(result["summary"])
+        console.print(f"results: {result['paths']['json']}\nreport:  {result['paths']['report']}")
+
+    @ev.command("beir")
+    def beir_cmd(
+        directory: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),
+        model: str = typer.Option(None, "--model", help="Embedding model (name or local path); default: settings."),
+        out: Path = typer.Option(None, "--out", help="Folder for beir-results.json (default: data/eval-runs/beir-<name>)."),
+        cache: Path = typer.Option(None, "--cache", help="Where the built collection is kept (default: data/beir)."),
+        retrieval_mode: str = typer.Option("dense", "--retrieval-mode", help="Retriever (dense)."),
+    ) -> None:
+        """Retrieval alone on a BEIR dataset: nDCG@10, recall@10/100, MRR@10 (pytrec_eval)."""
+        from opencite.eval.beir import BeirFormatError, run_beir
+        from opencite.settings import get_settings
+
+        settings = get_settings()
+        if model:
+            settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"model": model})})
+        try:
+            result = run_beir(settings, directory, mode=retrieval_mode, cache_dir=cache)
+        except (BeirFormatError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
+        out_dir = out or settings.data_dir / "eval-runs" / f"beir-{Path(directory).resolve().name}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "beir-results.json"
+        path.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        table = Table("metric", "value", title=f"{Path(directory).name} · {result['mode']} · {result['model']}")
+        for name, value in result["metrics"].items():
+            table.add_row(name, f"{value:.2f}")
+        console.print(table)
+        console.print(f"{result['documents']} documents ({result['embedded_now']} embedded now), "
+                      f"{result['queries']} queries · results: {path}")
+
+    @ev.command("compare")
+    def compare_cmd(
+        a: Path = typer.Argument(..., help="results.json of run A (eval run or eval beir)."),
+        b: Path = typer.Argument(..., help="results.json of run B."),
+    ) -> None:
+        """Side-by-side table of two runs' summaries with the differences (B - A)."""
+        from opencite.eval.compare import CompareError, compare_table
+
+        try:
+            console.print(compare_table(a, b))
+        except CompareError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table("metric", "value", title="eval summary")
+    for key, value in _flat(summary):
+        table.add_row(key, "–" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value)))
+    console.print(table)
+
+
+def _flat(d: dict, prefix: str = ""):
+    for key, value in d.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value

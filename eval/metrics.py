@@ -1,0 +1,124 @@
+"""Metrics: page-level retrieval (by pytrec_eval), citations and latency.
+
+Retrieval is scored per page, not per chunk: a page's score in the run is its best chunk's,
+and the relevance judgements (qrels) are the question's `sources`. Ranking measures come from
+pytrec_eval (trec_eval's own code) so the figures match published IR numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from statistics import fmean
+from typing import Iterable
+
+import numpy as np
+import pytrec_eval
+
+Run = dict[str, dict[str, float]]  # query id -> doc id -> score (higher is better)
+Qrels = dict[str, dict[str, int]]  # query id -> doc id -> relevance grade
+
+# A citation marker as the chain writes it: [1] or [1, 3].
+MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+# Phrases by which an answer says the pages do not cover the question (the judge decides too;
+# this needs no LLM, so it is always reported).
+ABSTAIN = re.compile(
+    r"\b(?:not (?:covered|mentioned|addressed|discussed|included|provided|found|present|contain)"
+    r"|(?:do|does|did)(?:n't| not) (?:cover|mention|contain|say|include|provide|address|discuss)"
+    r"|no (?:information|mention|details?|sources?)"
+    r"|(?:can(?:no|')t|could ?n[o']t|unable to) (?:find|answer|determine|say)"
+    r"|(?:i )?don't know|i do not know|not enough information|insufficient information"
+    r"|outside (?:the )?(?:scope|sources))\b",
+    re.IGNORECASE,
+)
+
+
+def page_run(hits: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """(page url, chunk score) pairs -> {page url: best chunk score}."""
+    pages: dict[str, float] = {}
+    for url, score in hits:
+        if url not in pages or score > pages[url]:
+            pages[url] = float(score)
+    return pages
+
+
+def top(run: dict[str, float], n: int) -> dict[str, float]:
+    return dict(sorted(run.items(), key=lambda kv: -kv[1])[:n])
+
+
+def retrieval_metrics(qrels: Qrels, run: Run, k: int) -> dict[str, dict[str, float]]:
+    """Per query: hit@k, recall@k, mrr@10, ndcg@10. Only queries with at least one relevant
+    page are scored; a query missing from the run scores 0 everywhere."""
+    qrels = {q: rel for q, rel in qrels.items() if any(g > 0 for g in rel.values())}
+    if not qrels:
+        return {}
+    measures = {f"success.{k}", f"recall.{k}", "ndcg_cut.10"}
+    full = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(
+        {q: run.get(q) or {} for q in qrels})
+    # MRR@10: reciprocal rank over the first ten results only.
+    rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(
+        {q: top(run.get(q) or {}, 10) for q in qrels})
+    out = {}
+    for q in qrels:
+        m, r = full.get(q, {}), rr.get(q, {})
+        out[q] = {
+            f"hit@{k}": m.get(f"success_{k}", 0.0),
+            f"recall@{k}": m.get(f"recall_{k}", 0.0),
+            "mrr@10": r.get("recip_rank", 0.0),
+            "ndcg@10": m.get("ndcg_cut_10", 0.0),
+        }
+    return out
+
+
+def mean_metrics(per_query: dict[str, dict[str, float]]) -> dict[str, float]:
+    if not per_query:
+        return {}
+    names = next(iter(per_query.values())).keys()
+    return {n: fmean(m[n] for m in per_query.values()) for n in names}
+
+
+def citation_markers(answer: str) -> list[int]:
+    """Every number cited in the answer, in order, repeats kept."""
+    return [int(n) for group in MARKER.findall(answer) for n in group.split(",")]
+
+
+def citation_stats(answer: str, dropped: int, source_urls: dict[int, str],
+                   relevant: set[str] | None) -> dict:
+    """One answer's citations.
+
+    The chain removes markers that point at no retrieved source and counts them in
+    `dropped`, so citations = markers left + dropped. `relevant` None: relevance unknown."""
+    markers = citation_markers(answer)
+    valid = [n for n in markers if n in source_urls]
+    total = len(markers) + dropped
+    stats = {
+        "citations": total,
+        "has_citation": total > 0,
+        "to_retrieved": len(valid),
+        "to_relevant": None,
+    }
+    if relevant is not None:
+        stats["to_relevant"] = sum(1 for n in valid if source_urls[n] in relevant)
+    return stats
+
+
+def says_not_covered(answer: str) -> bool:
+    return bool(ABSTAIN.search(answer or ""))
+
+
+def share(values: Iterable[bool]) -> float | None:
+    values = list(values)
+    return sum(bool(v) for v in values) / len(values) if values else None
+
+
+def ratio(num: Iterable[int], den: Iterable[int]) -> float | None:
+    """Micro-averaged ratio: sum(num) / sum(den), None when nothing to divide."""
+    n, d = sum(num), sum(den)
+    return n / d if d else None
+
+
+def percentiles(values: Iterable[float | None], qs=(50, 95)) -> dict[str, float | None]:
+    xs = [v for v in values if v is not None]
+    if not xs:
+        return {f"p{q}": None for q in qs}
+    return {f"p{q}": float(np.percentile(xs, q)) for q in qs}
