@@ -240,6 +240,15 @@ class RagChain:
             yield self._llm_failure(run, exc)
         yield run.done()
 
+    def prepare(self, messages: list[dict], **options) -> tuple[list[Source], list[dict]]:
+        """What would be sent to the LLM for a question (no condense, no LLM call): the
+        numbered sources and the prompt messages. Used by the latency benchmark and for
+        debugging prompts."""
+        run = self._start(messages, options)
+        for _ in self._retrieve_and_prompt(run):
+            pass
+        return run.sources, run.prompt
+
     # -- steps -----------------------------------------------------------------------------
     def _start(self, messages: list[dict], options: dict) -> _Run:
         unknown = set(options) - set(LLM_OPTIONS) - set(CHAIN_OPTIONS)
