@@ -31,15 +31,18 @@ def retrieve(
     if mode == "dense" and not post:
         return dense(index, query, k)
     depth = max(k, cfg.fetch_k)
+    # How many hits leave this stage: all of the pool for MMR, the reranker's share, or k.
+    keep = depth if cfg.mmr else max(k, cfg.rerank_candidates) if cfg.reranker_model else k
     if mode == "dense":
-        hits = dense(index, query, depth)
+        hits = dense(index, query, keep)
     elif mode == "bm25":
-        hits = bm25(index, query, depth if post else k, settings)
+        hits = bm25(index, query, keep, settings)
     else:
-        hits = hybrid(index, query, depth, settings)
+        hits = hybrid(index, query, depth, settings, keep)
     if cfg.reranker_model:
-        order = fusion.rerank(cfg.reranker_model, query, [d.page_content for d, _ in hits], cfg.reranker_device)
-        hits = [(hits[i][0], score) for i, score in order]
+        pool = hits[: max(k, cfg.rerank_candidates)]
+        order = fusion.rerank(cfg.reranker_model, query, [d.page_content for d, _ in pool], cfg.reranker_device)
+        hits = [(pool[i][0], score) for i, score in order] + hits[len(pool):]
     if cfg.mmr:
         hits = diversify(index, query, hits, k, cfg.mmr_lambda)
     return hits[:k]
@@ -56,8 +59,11 @@ def bm25(index: OpenIndex, query: str, k: int, settings: Settings) -> list[tuple
     return [(docs[i], s) for i, s in ranked if i in docs]
 
 
-def hybrid(index: OpenIndex, query: str, depth: int, settings: Settings) -> list[tuple[Document, float]]:
-    """Both lists `depth` deep, fused; documents come from Chroma for BM25-only hits."""
+def hybrid(
+    index: OpenIndex, query: str, depth: int, settings: Settings, keep: int | None = None
+) -> list[tuple[Document, float]]:
+    """Both lists `depth` deep, fused, the best `keep` returned; documents come from Chroma
+    for BM25-only hits."""
     cfg = settings.retrieval
     dense_hits = dense(index, query, depth)
     by_id = {str(d.id): d for d, _ in dense_hits}
@@ -67,7 +73,7 @@ def hybrid(index: OpenIndex, query: str, depth: int, settings: Settings) -> list
         cfg.fusion,
         [cfg.dense_weight, cfg.bm25_weight],
         cfg.rrf_k,
-    )[:depth]
+    )[: keep or depth]
     missing = [i for i, _ in fused if i not in by_id]
     by_id.update(documents_by_id(index, missing))
     return [(by_id[i], s) for i, s in fused if i in by_id]

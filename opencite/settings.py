@@ -132,18 +132,20 @@ class RetrievalSettings(BaseModel):
     k: int = Field(4, ge=1, le=50)
     mode: Literal["dense", "bm25", "hybrid"] = "dense"
     mmr: bool = False
-    fetch_k: int = Field(20, ge=1)
+    # Depth each list is fetched to before fusion, and the pool MMR picks from (SciFact: 100).
+    fetch_k: int = Field(100, ge=1)
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
     reranker_model: str | None = None
     # How hybrid combines the two lists: reciprocal rank fusion, or a weighted sum of scores
     # normalised per list (min-max or z-score). See README "Retrieval modes" for measured choices.
-    fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
+    fusion: Literal["rrf", "minmax", "zscore"] = "zscore"
     mmr_lambda: float = Field(0.5, ge=0, le=1)  # 1 = relevance only, 0 = diversity only
     bm25_k1: float = Field(1.2, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
     reranker_device: str = "cpu"
+    rerank_candidates: int = Field(30, ge=1)  # the reranker scores this many of the best hits
 
 
 class ApiSettings(BaseModel):
