@@ -1,0 +1,33 @@
+# The opencite app image: CLI, RAG API, Streamlit UI, ingest, and the CPU LLM engine.
+# GPU serving uses the official vLLM / TGI images instead (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    OPENCITE_DATA_DIR=/data \
+    HF_HOME=/root/.cache/huggingface
+
+WORKDIR /opt/opencite
+
+# CPU torch first, from the PyTorch CPU index: a bare `torch` requirement pulls CUDA wheels (GBs).
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+
+# Dependencies before the sources, so code edits do not re-install them.
+COPY pyproject.toml README.md ./
+COPY opencite/__init__.py opencite/__init__.py
+RUN mkdir -p ingest app serving eval && touch ingest/__init__.py app/__init__.py serving/__init__.py eval/__init__.py \
+    && pip install ".[cpu]" && pip uninstall -y opencite
+
+COPY opencite ./opencite
+COPY ingest ./ingest
+COPY app ./app
+COPY serving ./serving
+COPY eval ./eval
+RUN pip install --no-deps . && mkdir -p /data /root/.cache/huggingface/hub
+
+VOLUME ["/data"]
+EXPOSE 8000 8080 8501
+ENTRYPOINT ["opencite"]
+CMD ["--help"]
