@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -18,7 +19,9 @@ console = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # The message may hold the server's own log: no markup parsing, no re-wrapping.
+    console.print("[red]error:[/red] ", end="")
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -68,6 +71,9 @@ def serve(
     if dry_run:
         typer.echo(shlex.join(redact(cmd)))
         return
+    chosen = settings.serve.model or ""
+    if chosen.startswith(("/", "./", "../", "~")) and not Path(chosen).expanduser().exists():
+        _fail(f"model folder {chosen} does not exist; give a Hugging Face model id or an existing folder (--model)")
     if foreground:
         raise typer.Exit(process.run_foreground(cmd))
     endpoint = resolve_llm(settings.model_copy(update={"llm": type(settings.llm)()}))

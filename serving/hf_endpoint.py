@@ -155,7 +155,8 @@ def deploy_from_settings(settings: Settings, dry_run: bool, timeout: float | Non
         with console.status(f"deploying {preset.model} to Inference Endpoints"):
             endpoint = deploy(settings, timeout)
     except EndpointDeployError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print("[red]error:[/red] ", end="")
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     base_url = endpoint.url.rstrip("/") + "/v1"
     console.print(f"[green]running[/green]: {endpoint.name} ({endpoint.repository})")

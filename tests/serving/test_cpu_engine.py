@@ -36,3 +36,30 @@ def test_second_serve_for_same_data_dir_is_refused(cpu_engine, tiny_model_dir):
     )
     assert proc.returncode != 0
     assert "already running" in proc.stderr
+
+
+def test_serve_failure_shows_the_servers_own_error(tmp_path):
+    from tests.fixtures.tiny_llm import cpu_engine_env
+    from tests.conftest import free_port
+
+    env = cpu_engine_env(tmp_path / "data", tmp_path / "hf-home")
+    missing = tmp_path / "no-such-model"
+    missing.mkdir()  # a folder without a model in it: only the server itself can tell
+    proc = subprocess.run(
+        opencite_cli() + ["serve", "--engine", "cpu", "--model", str(missing), "--port", str(free_port()),
+                          "--timeout", "120"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 1
+    assert "server process exited" in proc.stderr
+    assert "--- server log" in proc.stderr and "no-such-model" in proc.stderr.split("--- server log")[1]
+    # Nothing is left registered as running.
+    assert not (tmp_path / "data" / "runtime" / "serve.json").exists()
+
+
+def test_serve_refuses_a_missing_model_folder_before_starting(tmp_path):
+    proc = subprocess.run(
+        opencite_cli() + ["serve", "--engine", "cpu", "--model", str(tmp_path / "gone")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1 and "model folder" in proc.stderr and "does not exist" in proc.stderr
