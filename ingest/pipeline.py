@@ -140,7 +140,9 @@ def _classify(item: Fetched, previous: SourceRecord | None, registry: Registry, 
         if item.not_modified:  # a 304 although we hold nothing: we sent no validators for it
             raise ExtractionError("answered 304 Not Modified to an unconditional request")
         doc = extract(item, fetched_at=fetched_at)
-    except ExtractionError as exc:
+    except Exception as exc:  # ExtractionError by contract; anything else is a bug, but still one line
+        if not isinstance(exc, ExtractionError):
+            exc = ExtractionError(f"unexpected {exc.__class__.__name__} while extracting: {exc}")
         _mark_failed(registry, previous, str(exc))
         kept = f" (kept its {previous.chunks} indexed chunks)" if previous and previous.chunks else ""
         report.add(SourceReport(previous.url if previous else item.url, item.url, Outcome.FAILED, f"{exc}{kept}",
