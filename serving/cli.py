@@ -75,7 +75,8 @@ def serve(
     if chosen.startswith(("/", "./", "../", "~")) and not Path(chosen).expanduser().exists():
         _fail(f"model folder {chosen} does not exist; give a Hugging Face model id or an existing folder (--model)")
     if foreground:
-        raise typer.Exit(process.run_foreground(cmd))
+        console.print(f"running: {shlex.join(redact(cmd))}", highlight=False)
+        process.run_foreground(cmd)
     endpoint = resolve_llm(settings.model_copy(update={"llm": type(settings.llm)()}))
     url = served_base_url(settings)
     console.print(f"starting: {shlex.join(redact(cmd))}", highlight=False)

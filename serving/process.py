@@ -84,8 +84,14 @@ def start_detached(settings: Settings, cmd: list[str], url: str, api_key: str | 
     return result
 
 
-def run_foreground(cmd: list[str]) -> int:
-    return subprocess.call(cmd)
+def run_foreground(cmd: list[str]) -> None:
+    """Become the engine (exec): signals sent to `opencite serve --foreground` — Ctrl-C, a
+    container stop, a parent's terminate() — reach the engine itself, and nothing is orphaned."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(cmd[0], cmd)
 
 
 def _terminate(pid: int, grace: float = 10.0) -> None:

@@ -63,3 +63,25 @@ def test_serve_refuses_a_missing_model_folder_before_starting(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 1 and "model folder" in proc.stderr and "does not exist" in proc.stderr
+
+
+def test_foreground_serve_is_the_engine_and_stops_with_one_terminate(tiny_model_dir, tmp_path):
+    from tests.conftest import free_port, wait_http
+    from tests.fixtures.tiny_llm import cpu_engine_env
+
+    port = free_port()
+    env = cpu_engine_env(tmp_path / "data", tmp_path / "hf-home")
+    proc = subprocess.Popen(
+        opencite_cli() + ["serve", "--engine", "cpu", "--model", str(tiny_model_dir), "--port", str(port), "--foreground"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=180, proc=proc)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    # The port is free again: no engine was left behind as an orphan.
+    import socket
+
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
