@@ -7,6 +7,7 @@ Each part that needs a download says which model failed and how to use local fil
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from opencite.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # commands stay copy-pasteable
 UI_SCRIPT = Path(__file__).with_name("ui.py")
 
 
@@ -39,10 +40,16 @@ def run_ui(settings: Settings, host: str | None = None, port: int | None = None,
            open_browser: bool = True) -> int:
     cmd = ui_command(settings, host, port, open_browser)
     console.print(f"[bold]web chat[/] on http://{host or settings.ui.host}:{port or settings.ui.port}")
+    # SIGTERM (a service manager, a test) ends the chat like Ctrl-C does: children stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    proc = subprocess.Popen(cmd)
     try:
-        return subprocess.call(cmd)
+        return proc.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        if proc.poll() is None:
+            stop(proc)
 
 
 def _opencite(*args: str) -> list[str]:
@@ -93,11 +100,43 @@ def serve_model_hint(settings: Settings) -> str:
             "OpenAI-compatible server: OPENCITE_LLM__BASE_URL=http://host:port/v1")
 
 
+def warm_up(settings: Settings) -> str | None:
+    """One 1-token answer, so a model the server loads lazily is loaded (or downloaded) now,
+    under `up`'s progress, rather than on the first question. None when it answered."""
+    from opencite.app.llm import resolve_endpoint
+
+    ep = resolve_endpoint(settings)
+    try:
+        r = httpx.post(f"{ep.base_url}/chat/completions", timeout=settings.serve.startup_timeout,
+                       headers={"Authorization": f"Bearer {ep.api_key}"},
+                       json={"model": ep.model, "max_tokens": 1,
+                             "messages": [{"role": "user", "content": "Hello"}]})
+    except httpx.HTTPError as exc:
+        return f"the first request failed: {type(exc).__name__}: {exc}"
+    return None if r.status_code == 200 else f"the first request failed: HTTP {r.status_code} {r.text[:300]}"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def start_engine(settings: Settings) -> subprocess.Popen | None:
     """Start `opencite serve --engine cpu` and wait until it answers; None (after printing
     the fix) when it cannot start."""
     # Attached (--foreground) so the engine stops with `up`.
     proc = subprocess.Popen(_opencite("serve", "--engine", "cpu", "--foreground"))
+    try:
+        return _wait_engine(settings, proc)
+    except BaseException:  # Ctrl-C / SIGTERM while starting: do not leave the engine behind
+        stop(proc)
+        raise
+
+
+def _wait_engine(settings: Settings, proc: subprocess.Popen) -> subprocess.Popen | None:
     deadline = time.monotonic() + settings.serve.startup_timeout
     with console.status(f"Starting the CPU LLM engine ({settings.serve.model or settings.serve.preset})…"):
         while time.monotonic() < deadline:
@@ -105,9 +144,14 @@ def start_engine(settings: Settings) -> subprocess.Popen | None:
                 console.print(f"[red]{serve_model_hint(settings)}[/]")
                 return None
             if llm_answers(settings):
-                return proc
+                problem = warm_up(settings)
+                if problem is None:
+                    return proc
+                console.print(f"[red]{serve_model_hint(settings)}[/]\n{problem}")
+                stop(proc)
+                return None
             time.sleep(1)
-    proc.terminate()
+    stop(proc)
     console.print(f"[red]The CPU LLM engine did not answer within {settings.serve.startup_timeout:.0f}s.[/] "
                   + serve_model_hint(settings))
     return None
@@ -115,6 +159,7 @@ def start_engine(settings: Settings) -> subprocess.Popen | None:
 
 def up(settings: Settings, sources: str = "data/sources.txt", port: int | None = None,
        open_browser: bool = True) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the engine
     problem = check_embedding_model(settings)
     if problem:
         console.print(f"[red]{problem}[/]")
@@ -135,24 +180,25 @@ def up(settings: Settings, sources: str = "data/sources.txt", port: int | None =
         count = index_count(settings)
     console.print(f"index: {count} chunks")
 
-    engine = None
-    if settings.llm.base_url:
-        state = "answers" if llm_answers(settings) else "[yellow]does not answer yet[/]"
-        console.print(f"LLM: {settings.llm.base_url} {state}")
-    elif llm_answers(settings):
-        console.print(f"LLM: already running at {llm_models_url(settings).removesuffix('/models')}")
-    else:
-        engine = start_engine(settings)
-        if engine is None:
-            return 1
+    engine = _llm(settings)
+    if engine is False:
+        return 1
     try:
         return run_ui(settings, port=port, open_browser=open_browser)
     finally:
-        if engine is not None:
-            engine.terminate()
-            try:
-                engine.wait(20)
-            except subprocess.TimeoutExpired:
-                engine.kill()
+        if engine:
+            stop(engine)
+
+
+def _llm(settings: Settings):
+    """The configured LLM (None: nothing to stop), a started engine, or False on failure."""
+    if settings.llm.base_url:
+        state = "answers" if llm_answers(settings) else "[yellow]does not answer yet[/]"
+        console.print(f"LLM: {settings.llm.base_url} {state}")
+        return None
+    if llm_answers(settings):
+        console.print(f"LLM: already running at {llm_models_url(settings).removesuffix('/models')}")
+        return None
+    return start_engine(settings) or False
 
 
