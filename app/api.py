@@ -54,7 +54,11 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
         if app.state.chain is None:
             from opencite.app.chain import RagChain
 
-            app.state.chain = RagChain(settings)
+            chain = RagChain(settings)
+            # Open the index now: a missing or locked index stops `opencite api` with its own
+            # clear message instead of failing every request later.
+            chain.index  # noqa: B018
+            app.state.chain = chain
         yield
 
     app = FastAPI(
@@ -140,8 +144,8 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
         stats.started += 1
         try:
             answer = await app.state.chain.ainvoke(messages, **options)
-        except ValueError as exc:  # the chain refuses messages/options it cannot use
-            raise APIError(400, str(exc), code="invalid_value", param="messages") from exc
+        except Exception as exc:
+            raise _unavailable(exc) from exc
         finally:
             stats.active -= 1
         if answer.error:
@@ -196,8 +200,8 @@ async def _stream(app: FastAPI, messages, options, completion_id, created, inclu
         stats.active -= 1
         with anyio.CancelScope(shield=True):
             await events.aclose()
-        if isinstance(exc, ValueError):
-            raise APIError(400, str(exc), code="invalid_value", param="messages") from exc
+        if isinstance(exc, Exception):
+            raise _unavailable(exc) from exc
         raise
     first = head[-1] if head else None
     if first is not None and _is_error(first):
@@ -265,6 +269,17 @@ async def _stream(app: FastAPI, messages, options, completion_id, created, inclu
 
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **_source_headers(sources)}
     return StreamingResponse(sse(), media_type="text/event-stream", headers=headers)
+
+
+def _unavailable(exc: Exception) -> Exception:
+    """The index (Chroma) failing under a request is a 503 with its message; anything else
+    stays an unexpected error (500) so bugs are not disguised."""
+    from opencite.ingest.index import IndexError_
+
+    if isinstance(exc, IndexError_) or type(exc).__module__.startswith("chromadb"):
+        return APIError(503, f"The index is unavailable: {exc}. Fix: check the Chroma server "
+                        "(OPENCITE_CHROMA__URL) or run `opencite ingest`.", code="index_unavailable")
+    return exc
 
 
 def _is_error(event) -> bool:

