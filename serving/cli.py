@@ -74,6 +74,9 @@ def serve(
     chosen = settings.serve.model or ""
     if chosen.startswith(("/", "./", "../", "~")) and not Path(chosen).expanduser().exists():
         _fail(f"model folder {chosen} does not exist; give a Hugging Face model id or an existing folder (--model)")
+    if settings.serve.engine == "cpu" and settings.serve.api_key is not None:
+        console.print("[yellow]note:[/yellow] `transformers serve` does not check API keys; bind it to 127.0.0.1 "
+                      "or put it behind a proxy that does")
     if foreground:
         console.print(f"running: {shlex.join(redact(cmd))}", highlight=False)
         process.run_foreground(cmd)
