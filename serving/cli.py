@@ -30,10 +30,9 @@ def with_overrides(settings: Settings, **values) -> Settings:
     given = {k: v for k, v in values.items() if v is not None}
     if not given:
         return settings
-    serve = settings.serve.model_copy(update=given)
-    # model_copy skips validation; re-validate so a bad --engine is refused like a bad env var.
-    serve = type(settings.serve).model_validate({**serve.model_dump(), **given})
-    serve.model_fields_set.update(settings.serve.model_fields_set | given.keys())
+    # Validated like an env var would be; only fields really set stay "set", so preset values
+    # still win over untouched defaults (see commands.vllm_command).
+    serve = type(settings.serve).model_validate({**settings.serve.model_dump(exclude_unset=True), **given})
     return settings.model_copy(update={"serve": serve})
 
 

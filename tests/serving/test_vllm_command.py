@@ -119,3 +119,14 @@ def test_unknown_preset_is_a_clear_error(tmp_path):
     )
     assert proc.returncode != 0
     assert "unknown serving preset 'gpt-5'" in proc.stderr and "qwen2.5-0.5b-instruct" in proc.stderr
+
+
+def test_command_line_options_keep_preset_values_for_untouched_settings():
+    from opencite.serving.cli import with_overrides
+
+    s = with_overrides(Settings(serve={"api_key": "k"}), engine="vllm", preset="qwen2.5-7b-instruct", port=9001)
+    args = parse(vllm_command(s))
+    assert args.gpu_memory_utilization == "0.92"  # the preset's, not the settings default
+    assert args.port == "9001" and args.api_key == "k"
+    with pytest.raises(ValueError):
+        with_overrides(Settings(), engine="tpu")
