@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Iterator, Union
+from typing import AsyncIterator, Iterator
 
 from langchain_core.language_models import BaseChatModel
 
 from opencite.app import prompts
+from opencite.app.answer_types import (  # noqa: F401  (re-exported: the contract)
+    DoneEvent, ErrorEvent, Event, RagAnswer, Source, SourcesEvent, TokenEvent)
 from opencite.app.citations import CitationFilter
 from opencite.app.llm import Endpoint, chat_model, resolve_endpoint
 from opencite.app.retrieval import retrieve
-from opencite.app.tokens import MESSAGE_OVERHEAD, count_messages, token_counter
+from opencite.app.prompt_budget import fit_prompt
+from opencite.app.tokens import token_counter
 from opencite.ingest import constants as C
 from opencite.ingest.index import OpenIndex, open_index
 from opencite.settings import Settings
@@ -28,57 +31,6 @@ INGEST_HINT = "opencite ingest --from data/sources.txt"
 LLM_OPTIONS = ("temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty",
                "presence_penalty", "user")
 CHAIN_OPTIONS = ("k", "retrieval_mode", "condense")
-MIN_SHORTENED_SOURCE = 64  # tokens: a source shorter than this after trimming is dropped instead
-SAFETY_MARGIN = 16  # tokens kept free beyond the counted prompt
-
-
-@dataclass
-class Source:
-    n: int  # 1-based number used in [n] markers, prompt order
-    title: str
-    url: str
-    snippet: str  # chunk text, plain text (never rendered as HTML)
-    score: float  # relevance, higher is better
-    heading_path: str = ""
-    chunk_id: str = ""
-
-
-@dataclass
-class RagAnswer:
-    question: str
-    standalone_question: str
-    answer: str
-    sources: list[Source]
-    cited: list[Source]
-    dropped_markers: int
-    error: str | None = None
-    error_kind: str | None = None  # llm_unavailable | llm_error | empty_index | context_overflow
-    usage: dict | None = None
-    timings: dict | None = None
-
-
-@dataclass
-class SourcesEvent:
-    sources: list[Source]
-
-
-@dataclass
-class TokenEvent:
-    text: str
-
-
-@dataclass
-class ErrorEvent:
-    kind: str
-    message: str
-
-
-@dataclass
-class DoneEvent:
-    answer: RagAnswer
-
-
-Event = Union[SourcesEvent, TokenEvent, ErrorEvent, DoneEvent]
 
 
 @dataclass
@@ -301,43 +253,11 @@ class RagChain:
             run.finished = True
 
     def _fit_prompt(self, run: _Run, hits) -> str | None:
-        """Numbered sources in rank order, as many as fit; returns an error when even the
-        question does not fit. Sources that do not fit are left out (lowest-ranked first);
-        the last one that partly fits is shortened."""
         max_tokens = int(run.llm_options.get("max_tokens") or self.settings.llm.max_tokens)
-        window = self.context_window()
-        counter = self.counter()
-        bare = prompts.answer_messages(run.standalone, [])
-        fixed = count_messages(counter, bare) - counter.count(prompts.NO_SOURCES)
-        budget = window - max_tokens - fixed - SAFETY_MARGIN
-        if budget <= 0:
-            for rank, (doc, score) in enumerate(hits, 1):
-                run.sources.append(_source(rank, doc, score))
-            return (f"The question needs about {fixed} tokens, which with max_tokens={max_tokens} "
-                    f"does not fit the model's context window of {window} tokens. Shorten the "
-                    "question or lower max_tokens.")
-        blocks: list[str] = []
-        for doc, score in hits:
-            n = len(blocks) + 1
-            src = _source(n, doc, score)
-            block = prompts.format_source(n, src.title, src.url, src.snippet)
-            cost = counter.count(block) + 2  # blank line between blocks
-            if cost > budget:
-                room = budget - (cost - counter.count(src.snippet)) - 2
-                if room < MIN_SHORTENED_SOURCE:
-                    break
-                src.snippet = counter.truncate(src.snippet, room).rstrip() + " …"
-                block = prompts.format_source(n, src.title, src.url, src.snippet)
-                cost = counter.count(block) + 2
-                if cost > budget:
-                    break
-            blocks.append(block)
-            run.sources.append(src)
-            budget -= cost
-            if budget <= MESSAGE_OVERHEAD:
-                break
-        run.prompt = prompts.answer_messages(run.standalone, blocks)
-        return None
+        fitted = fit_prompt(run.standalone, [_source(n, d, sc) for n, (d, sc) in enumerate(hits, 1)],
+                            self.counter(), self.context_window(), max_tokens)
+        run.sources, run.prompt = fitted.sources, fitted.prompt
+        return fitted.overflow
 
     def _check_complete(self, run: _Run) -> None:
         # An OpenAI-compatible stream ends with a finish_reason; a dropped connection does not.

@@ -1,0 +1,56 @@
+"""The chain's result and stream event types (the contract the API, the UI and eval use;
+import them from opencite.app.chain)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass
+class Source:
+    n: int  # 1-based number used in [n] markers, prompt order
+    title: str
+    url: str
+    snippet: str  # chunk text, plain text (never rendered as HTML)
+    score: float  # relevance, higher is better
+    heading_path: str = ""
+    chunk_id: str = ""
+
+
+@dataclass
+class RagAnswer:
+    question: str
+    standalone_question: str
+    answer: str
+    sources: list[Source]
+    cited: list[Source]
+    dropped_markers: int
+    error: str | None = None
+    error_kind: str | None = None  # llm_unavailable | llm_error | empty_index | context_overflow
+    usage: dict | None = None
+    timings: dict | None = None
+
+
+@dataclass
+class SourcesEvent:
+    sources: list[Source]
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class ErrorEvent:
+    kind: str
+    message: str
+
+
+@dataclass
+class DoneEvent:
+    answer: RagAnswer
+
+
+Event = Union[SourcesEvent, TokenEvent, ErrorEvent, DoneEvent]
