@@ -124,8 +124,35 @@ def dense_retriever(index: OpenIndex, depth: int = DEPTH) -> Retriever:
     return retrieve
 
 
+def bm25_retriever(index: OpenIndex, settings: Settings, depth: int = DEPTH) -> Retriever:
+    """The app's BM25 index over the same collection (built from Chroma on first use)."""
+    from opencite.app.retrieval import bm25_index
+
+    def retrieve(queries: dict[str, str]) -> Run:
+        bm = bm25_index(index, settings)
+        return {q: dict(bm.search(text, depth)) for q, text in queries.items()}
+
+    return retrieve
+
+
+def hybrid_retriever(index: OpenIndex, settings: Settings, depth: int = DEPTH) -> Retriever:
+    """Dense and BM25 lists `depth` deep, fused as the app fuses them (settings.retrieval)."""
+    from opencite.app.fusion import fuse
+
+    def retrieve(queries: dict[str, str]) -> Run:
+        cfg = settings.retrieval
+        dense, lexical = dense_retriever(index, depth)(queries), bm25_retriever(index, settings, depth)(queries)
+        return {q: dict(fuse([sorted(dense.get(q, {}).items(), key=lambda kv: -kv[1]), list(lexical[q].items())],
+                             cfg.fusion, [cfg.dense_weight, cfg.bm25_weight], cfg.rrf_k)[:depth])
+                for q in queries}
+
+    return retrieve
+
+
 RETRIEVERS: dict[str, Callable[[OpenIndex, Settings], Retriever]] = {
     "dense": lambda index, settings: dense_retriever(index),
+    "bm25": lambda index, settings: bm25_retriever(index, settings),
+    "hybrid": lambda index, settings: hybrid_retriever(index, settings),
 }
 
 

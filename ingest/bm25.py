@@ -119,7 +119,7 @@ class BM25Index:
             return
         for attempt in range(3):
             v = self.current_version()
-            if v == self._version:
+            if v == self._version or (v is None and self._version == IN_MEMORY):
                 return
             if v is None:
                 self._version, self._ids, self._retriever, self._chunks = None, [], None, None

@@ -144,3 +144,22 @@ def test_reranker_path_in_retrieve(index, settings, tiny_cross_encoder):
 
     expected = CrossEncoder(tiny_cross_encoder, device="cpu").predict([("capital of France", t) for t in texts])
     assert scores == pytest.approx([float(x) for x in expected], rel=1e-4)
+
+
+def test_beir_runs_every_mode(settings, tmp_path):
+    """`opencite eval beir --retrieval-mode bm25|hybrid` scores the app's own BM25 and fusion."""
+    import json
+
+    from opencite.eval.beir import run_beir
+
+    root = tmp_path / "tiny-beir"
+    (root / "qrels").mkdir(parents=True)
+    docs = {f"d{i}": (title, text) for i, (_, title, text) in enumerate(PAGES + MORE)}
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in docs.items()))
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "ZX81 membrane keyboard"}) + "\n"
+                                        + json.dumps({"_id": "q2", "text": "capital of Italy"}) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td6\t1\nq2\td1\t1\n")
+    for mode in ("bm25", "hybrid"):
+        result = run_beir(settings, root, mode=mode, cache_dir=tmp_path / "cache", show_progress=False)
+        assert result["mode"] == mode
+        assert result["metrics"]["mrr@10"] == 100.0, (mode, result["run"])
