@@ -55,7 +55,7 @@ def sidebar(chain: RagChain | None, index_error: str | None) -> tuple[int, float
     s = get_settings()
     with st.sidebar:
         st.title("opencite")
-        if st.button("New chat", icon="🆕", use_container_width=True):
+        if st.button("New chat", icon=":material/add_comment:", width="stretch"):
             st.session_state.messages = []
         st.subheader("LLM")
         if chain is not None:
