@@ -46,7 +46,7 @@ def check_llm(settings: Settings) -> Check:
     served = check_model(ep.base_url, ep.model, ep.api_key, reach.models)
     if not served.ok:
         return Check("llm", False, served.message, "set OPENCITE_LLM__MODEL to the served model, or serve that model")
-    return Check("llm", True, f"{ep.base_url} serves {ep.model!r} (context window {ep.context_window})")
+    return Check("llm", True, f"{ep.base_url} {served.message} (context window {ep.context_window})")
 
 
 def check_chroma(settings: Settings) -> Check:

@@ -67,23 +67,17 @@ def wait_ready(url: str, timeout: float, api_key: str | None = None, interval: f
 
 
 def check_model(base_url: str, model: str, api_key: str | None = None, models: list[str] | None = None) -> Probe:
-    """Does the server serve `model`? /v1/models when it lists models; otherwise (transformers
-    serve lists only its hub cache) a one-token chat request, which a pinned server refuses."""
+    """Does the server serve `model`? Listed in /v1/models is enough. Otherwise ask it with a
+    one-token chat request: TGI lists its model id but answers to any name (the notebook's
+    "tgi"), and `transformers serve` lists only its hub cache but refuses other names."""
     _, base = split_base(base_url)
     if models is None:
         first = probe(base_url, api_key)
         if not first.ok:
             return first
         models = first.models or []
-    if models:
-        if model in models:
-            return Probe(True, f"serves {model!r}", models)
-        return Probe(
-            False,
-            f"{base} serves {', '.join(models)} but not {model!r}; set OPENCITE_LLM__MODEL to one of those "
-            "or start the server with that model",
-            models,
-        )
+    if model in models:
+        return Probe(True, f"serves {model!r}", models)
     try:
         resp = httpx.post(
             base + "/chat/completions",
@@ -92,9 +86,16 @@ def check_model(base_url: str, model: str, api_key: str | None = None, models: l
             timeout=60,
         )
     except httpx.HTTPError as exc:
-        return Probe(False, f"a test request to {base} failed ({type(exc).__name__}: {exc})")
+        return Probe(False, f"a test request to {base} failed ({type(exc).__name__}: {exc})", models)
     if resp.status_code == 200:
-        return Probe(True, f"serves {model!r}", models)
+        return Probe(True, f"answers to {model!r}", models)
+    if models:
+        return Probe(
+            False,
+            f"{base} serves {', '.join(models)} but not {model!r} ({resp.status_code}); set OPENCITE_LLM__MODEL "
+            "to one of those or start the server with that model",
+            models,
+        )
     return Probe(
         False,
         f"{base} refused model {model!r} ({resp.status_code}: {resp.text[:200]}); set OPENCITE_LLM__MODEL "
