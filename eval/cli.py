@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "beir-results.json"
         path.write_text(json.dumps(result, indent=2), encoding="utf-8")
-        table = Table("metric", "value", title=f"{Path(directory).name} · {result['mode']} · {result['model']}")
+        table = Table("metric", "value", title=f"{Path(directory).name} · {result['mode']} · {Path(result['model']).name}")
         for name, value in result["metrics"].items():
             table.add_row(name, f"{value:.2f}")
         console.print(table)

@@ -54,7 +54,7 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
     grader = Judge(judge_endpoint(settings), timeout=settings.llm.timeout) if judge else None
     config = {
         "questions": str(Path(questions_path).resolve()),
-        "base_url": base_url,
+        "base_url": normalize_url(base_url) if base_url else None,
         "k": k,
         "retrieval_mode": mode,
         "embedding_model": settings.embedding.resolved_model(),
