@@ -28,7 +28,8 @@ if not Path(CHROMIUM).exists():
 def cite_all(messages):
     n = messages[-1]["content"].count("<source id=")
     return "The capital of France is Paris " + "".join(f"[{i}]" for i in range(1, n + 1)) + \
-        " and never [42]. **Bold** <b>raw html</b> <script>alert('answer')</script> done."
+        " and never [42]. **Bold** <b>raw html</b> <script>alert('answer')</script> " \
+        "[echoed](javascript:alert(5)) done."
 
 
 @pytest.fixture
@@ -36,7 +37,8 @@ def ui_server(settings_env, scripted_llm, minilm_path):
     settings = settings_env
     add_pages(settings, PAGES + [(
         "https://blog.example/bad/xss", XSS,
-        "The capital of France is Paris. " + XSS + " More about the French capital.")])
+        "The capital of France is Paris. " + XSS + ' <a href="javascript:alert(3)">click</a> '
+        "[click me](javascript:alert(4)) More about the French capital.")])
     port = free_port()
     env = dict(os.environ,
                OPENCITE_LLM__BASE_URL=scripted_llm.base_url,
@@ -96,7 +98,11 @@ def test_chat_streams_answer_with_source_cards_and_no_page_script_runs(ui_server
 
             # After the stream: linked markers and source cards.
             page.get_by_text("Cited sources").wait_for(timeout=30_000)
-            page.wait_for_timeout(500)
+            # The rerun after the stream has finished: one answer, with its feedback buttons.
+            page.locator('[data-testid="stChatMessage"]').nth(2).wait_for(state="detached", timeout=30_000)
+            page.locator('[data-testid="stFeedback"], [data-testid="stButtonGroup"]').first.wait_for(
+                timeout=30_000)
+            page.wait_for_timeout(300)
             page.screenshot(path=str(ARTIFACTS / "ui_chat.png"), full_page=True)
             # The three valid markers link to their cards (the cards' headers carry the ids).
             links = msg.locator('p a[href^="#src-"]')
@@ -112,6 +118,7 @@ def test_chat_streams_answer_with_source_cards_and_no_page_script_runs(ui_server
             assert page.get_by_text('<script>alert("title")</script>', exact=False).count() >= 1
             assert page.locator('img[src="x"]').count() == 0
             assert page.locator("b", has_text="raw html").count() == 0
+            assert page.locator('a[href^="javascript:"]').count() == 0
         finally:
             browser.close()
     assert dialogs == []
