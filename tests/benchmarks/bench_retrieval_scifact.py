@@ -114,6 +114,12 @@ def main() -> None:
     for name, m in base.items():
         print(f"{name:<40} nDCG@10 {m['ndcg@10']:.2f}  recall@10 {m['recall@10']:.2f}")
 
+    from opencite.settings import RetrievalSettings
+
+    d = RetrievalSettings()
+    m = evaluate(as_run(hybrid(dense, bm25, d.fusion, d.dense_weight, d.bm25_weight, d.rrf_k, d.fetch_k)), qrels)
+    print(f"{'hybrid (settings defaults: ' + d.fusion + ')':<40} nDCG@10 {m['ndcg@10']:.2f}  recall@10 {m['recall@10']:.2f}")
+
     grid = []
     for rrf_k in (10, 20, 40, 60, 100):
         for wb in (1.0, 1.25, 1.5, 2.0):
