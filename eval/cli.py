@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(None, "--out", help="Run folder (default: data/eval-runs/<questions name>)."),
         retrieval_mode: str = typer.Option(None, "--retrieval-mode", help="dense | bm25 | hybrid."),
         judge: bool = typer.Option(True, "--judge/--no-judge", help="Score answers with the LLM judge."),
+        retrieval_only: bool = typer.Option(False, "--retrieval-only",
+                                            help="Retrieve only (no LLM, no judge): page-level retrieval metrics."),
     ) -> None:
         """Run every question through the chat's chain; write results JSON and a report.
         A re-run with the same --out skips the questions already finished."""
@@ -34,7 +36,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             result = run_eval(get_settings(), questions, out=out, k=k, concurrency=concurrency,
-                              retrieval_mode=retrieval_mode, base_url=base_url, judge=judge)
+                              retrieval_mode=retrieval_mode, base_url=base_url, judge=judge,
+                              retrieval_only=retrieval_only)
         except (QuestionsError, RunConfigError, ValueError) as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2)

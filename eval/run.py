@@ -26,7 +26,8 @@ from opencite.settings import Settings
 RESULTS = "results.jsonl"
 RUN_CONFIG = "run.json"
 # Keys of run.json that must match for a resumed run to be one experiment.
-PINNED = ("questions", "base_url", "k", "retrieval_mode", "embedding_model", "collection", "llm_model", "judge_model")
+PINNED = ("questions", "base_url", "k", "retrieval_mode", "embedding_model", "collection", "llm_model", "judge_model",
+          "retrieval_only")
 
 
 class RunConfigError(ValueError):
@@ -35,7 +36,7 @@ class RunConfigError(ValueError):
 
 def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = None, k: int | None = None,
              concurrency: int | None = None, retrieval_mode: str | None = None, base_url: str | None = None,
-             judge: bool = True, chain=None, show_progress: bool = True) -> dict:
+             judge: bool = True, retrieval_only: bool = False, chain=None, show_progress: bool = True) -> dict:
     from opencite.app.chain import RagChain
     from opencite.app.retrieval import MODES
 
@@ -51,6 +52,8 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
     out.mkdir(parents=True, exist_ok=True)
 
     chain = chain or RagChain(settings)
+    if retrieval_only:  # no LLM at all: the chain's own retrieval, sources as the chat would show
+        chain, judge = RetrievalOnly(chain, settings), False
     grader = Judge(judge_endpoint(settings), timeout=settings.llm.timeout) if judge else None
     config = {
         "questions": str(Path(questions_path).resolve()),
@@ -61,6 +64,7 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
         "collection": settings.chroma.collection,
         "llm_model": _llm_model(chain),
         "judge_model": grader.endpoint.model if grader else None,
+        "retrieval_only": retrieval_only,
     }
     _check_config(out / RUN_CONFIG, config)
 
@@ -72,14 +76,36 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
     records = load_results(out / RESULTS)
     ordered = [records[q.id] for q in questions if q.id in records]
     summary = summarise(ordered, k)
+    if retrieval_only:  # no answers were generated: answer-side figures would be noise
+        summary.update(answers={}, citations={}, not_covered={})
     config["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     paths = write_report(out, config, summary, ordered)
     return {"config": config, "summary": summary, "questions": ordered, "paths": paths}
 
 
+class RetrievalOnly:
+    """Stands in for the chain when no LLM is wanted: the same `retrieve()` the chain calls,
+    its hits numbered as the chain numbers sources, and an empty answer."""
+
+    def __init__(self, chain, settings: Settings) -> None:
+        self.chain, self.settings = chain, settings
+        self.endpoint = None
+
+    def invoke(self, messages: list[dict], k: int, retrieval_mode: str):
+        from opencite.app.chain import RagAnswer, _source
+        from opencite.app.retrieval import retrieve
+
+        question = messages[-1]["content"]
+        t0 = time.perf_counter()
+        hits = retrieve(self.chain.index, question, k, self.settings, retrieval_mode)
+        sources = [_source(n, doc, score) for n, (doc, score) in enumerate(hits, start=1)]
+        return RagAnswer(question, question, "", sources, [], 0,
+                         timings={"retrieve_s": time.perf_counter() - t0})
+
+
 def _llm_model(chain) -> str | None:
     try:
-        return chain.endpoint.model
+        return chain.endpoint.model if chain.endpoint else None
     except Exception:
         return None
 
@@ -195,8 +221,10 @@ def summarise(records: list[dict], k: int) -> dict:
     }
     first = M.percentiles(r.get("timings", {}).get("first_token_s") for r in ok)
     total = M.percentiles(r.get("timings", {}).get("total_s") for r in ok)
+    retrieve_s = M.percentiles(r.get("timings", {}).get("retrieve_s") for r in ok)
     latency = {"first_token_p50_s": first["p50"], "first_token_p95_s": first["p95"],
-               "total_p50_s": total["p50"], "total_p95_s": total["p95"]}
+               "total_p50_s": total["p50"], "total_p95_s": total["p95"],
+               "retrieve_p50_s": retrieve_s["p50"], "retrieve_p95_s": retrieve_s["p95"]}
     return {
         "questions": len(records),
         "errors": len(records) - len(ok),

@@ -145,3 +145,16 @@ def test_cli_run_and_compare(eval_settings, scripted_llm, tmp_path, settings_env
     assert bad.exit_code == 2 and "--base-url" in " ".join(bad.output.split())
     bad = runner.invoke(app, ["eval", "compare", str(tmp_path / "nope.json"), str(tmp_path / "k1/results.json")])
     assert bad.exit_code == 2 and "does not exist" in " ".join(bad.output.split())
+
+
+def test_retrieval_only_needs_no_llm(eval_settings, scripted_llm, tmp_path):
+    settings, path = eval_settings
+    settings.llm.base_url = "http://127.0.0.1:9/v1"  # nothing listens there
+    result = run_eval(settings, path, out=tmp_path / "r", k=2, base_url=SITE, retrieval_only=True,
+                      show_progress=False)
+    assert scripted_llm.requests == []
+    by_id = {r["id"]: r for r in result["questions"]}
+    assert by_id["france"]["retrieval"]["hit@2"] == 1.0 and by_id["france"]["answer"] == ""
+    s = result["summary"]
+    assert s["errors"] == 0 and s["retrieval"]["questions"] == 2
+    assert s["answers"] == {} and s["citations"] == {} and s["latency"]["retrieve_p50_s"] > 0
