@@ -58,3 +58,27 @@ def test_configured_llm_and_filled_index_open_the_chat(settings_env, scripted_ll
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "index: 5 chunks" in err and "answers" in err and "ingesting" not in err
+
+
+def test_empty_index_is_ingested_from_the_sources_file_then_the_chat_opens(settings_env, scripted_llm,
+                                                                          site, tmp_path):
+    from opencite.ingest.index import open_index
+    from tests.ingest.pages import blog
+
+    urls = [site.put(path, html) for path, html in blog(3).items()]
+    sources = tmp_path / "sources.txt"
+    sources.write_text("\n".join(urls) + "\n")
+    port = free_port()
+    env = dict(os.environ, OPENCITE_LLM__BASE_URL=scripted_llm.base_url,
+               OPENCITE_LLM__MODEL=scripted_llm.model, OPENCITE_FETCH__RESPECT_ROBOTS="false")
+    proc = subprocess.Popen(UP + ["--from", str(sources), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=240, proc=proc)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "ingesting" in err
+    with open_index(settings_env) as idx:
+        got = {m["source"] for m in idx.collection.get(include=["metadatas"])["metadatas"]}
+    assert got == set(urls)
