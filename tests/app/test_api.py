@@ -174,7 +174,7 @@ def test_api_key_and_cors(llm_settings, scripted_llm):
         assert resp.choices[0].message.content == ANSWER
         preflight = httpx.options(f"{api.base_url}/chat/completions", headers={
             "origin": "http://ui.example", "access-control-request-method": "POST",
-            "access-control-request-headers": "authorization,content-type"})
+            "access-control-request-headers": "authorization,content-type,x-stainless-os"})
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "http://ui.example"
         other = httpx.options(f"{api.base_url}/chat/completions", headers={
@@ -311,3 +311,24 @@ def test_32_concurrent_streaming_clients_get_correct_answers(llm_settings, scrip
             assert text == f"{cities[country]} is the capital of {country} [1].", text
             assert citations and citations[0]["url"] == f"https://blog.example/{cities[country].lower()}"
         assert api.health()["active_generations"] == 0
+
+
+def test_opencite_api_command_serves_models_and_health(settings_env, monkeypatch):
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port, wait_http
+
+    port = free_port()
+    monkeypatch.setenv("OPENCITE_API__API_KEY", "cli-key")
+    proc = subprocess.Popen([sys.executable, "-m", "opencite.cli", "api", "--port", str(port),
+                             "--log-level", "warning"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=120, proc=proc)
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json()["active_generations"] == 0
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").status_code == 401
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"authorization": "Bearer cli-key"})
+        assert models.json()["data"][0]["id"] == "opencite-rag"
+    finally:
+        proc.terminate()
+        proc.wait(30)
