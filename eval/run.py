@@ -55,6 +55,7 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
     if retrieval_only:  # no LLM at all: the chain's own retrieval, sources as the chat would show
         chain, judge = RetrievalOnly(chain, settings), False
     grader = Judge(judge_endpoint(settings), timeout=settings.llm.timeout) if judge else None
+    _open_before_threads(chain)
     config = {
         "questions": str(Path(questions_path).resolve()),
         "base_url": normalize_url(base_url) if base_url else None,
@@ -101,6 +102,19 @@ class RetrievalOnly:
         sources = [_source(n, doc, score) for n, (doc, score) in enumerate(hits, start=1)]
         return RagAnswer(question, question, "", sources, [], 0,
                          timings={"retrieve_s": time.perf_counter() - t0})
+
+
+def _open_before_threads(chain) -> None:
+    """The chain opens its parts lazily; open them once here rather than racing in the workers,
+    and refuse an empty index up front instead of failing every question."""
+    inner = chain.chain if isinstance(chain, RetrievalOnly) else chain
+    index = getattr(inner, "index", None)
+    if index is not None and index.count() == 0:
+        raise ValueError(
+            f"the index (collection {index.settings.chroma.collection!r} in {index.settings.chroma_path}) "
+            "is empty. Fix: run `opencite ingest ...` first, or point OPENCITE_DATA_DIR at a built index.")
+    if not isinstance(chain, RetrievalOnly):
+        getattr(chain, "llm", None)
 
 
 def _llm_model(chain) -> str | None:

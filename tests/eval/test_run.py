@@ -158,3 +158,10 @@ def test_retrieval_only_needs_no_llm(eval_settings, scripted_llm, tmp_path):
     s = result["summary"]
     assert s["errors"] == 0 and s["retrieval"]["questions"] == 2
     assert s["answers"] == {} and s["citations"] == {} and s["latency"]["retrieve_p50_s"] > 0
+
+
+def test_empty_index_is_refused_up_front(settings, tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": 1, "question": "anything?"}\n')
+    with pytest.raises(ValueError, match="is empty. Fix: run `opencite ingest"):
+        run_eval(settings, path, out=tmp_path / "r", retrieval_only=True, show_progress=False)
