@@ -91,15 +91,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_summary(summary: dict) -> None:
+    from opencite.eval.compare import flatten_numbers
+
     table = Table("metric", "value", title="eval summary")
-    for key, value in _flat(summary):
+    for key, value in flatten_numbers(summary):
         table.add_row(key, "–" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value)))
     console.print(table)
 
-
-def _flat(d: dict, prefix: str = ""):
-    for key, value in d.items():
-        if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value

@@ -26,13 +26,14 @@ def load_summary(path: Path) -> dict[str, float | int | None]:
         body = data.get("metrics")
     if not isinstance(body, dict):
         raise CompareError(f"{path} has no 'summary' (eval run) or 'metrics' (eval beir). Fix: give a results.json.")
-    return dict(_flat(body))
+    return dict(flatten_numbers(body))
 
 
-def _flat(d: dict, prefix: str = ""):
+def flatten_numbers(d: dict, prefix: str = ""):
+    """("section.metric", number or None) for every figure of a nested summary."""
     for key, value in d.items():
         if isinstance(value, dict):
-            yield from _flat(value, f"{prefix}{key}.")
+            yield from flatten_numbers(value, f"{prefix}{key}.")
         elif value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
             yield f"{prefix}{key}", value
 

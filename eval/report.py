@@ -39,10 +39,7 @@ def _plot_scores(path: Path, records: list[dict]) -> Path:
         ax.set_xticks(range(1, 6))
         ax.set_xlabel("judge score")
     axes[0].set_ylabel("answers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _plot_retrieval(path: Path, records: list[dict]) -> Path:
@@ -53,10 +50,7 @@ def _plot_retrieval(path: Path, records: list[dict]) -> Path:
         ax.set_title(f"{name} per question (n={len(scored)})")
         ax.set_xlabel(name)
     axes[0].set_ylabel("questions")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _plot_latency(path: Path, records: list[dict]) -> Path:
@@ -67,6 +61,10 @@ def _plot_latency(path: Path, records: list[dict]) -> Path:
     ax.set_xlabel("seconds")
     ax.set_ylabel("questions")
     ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
