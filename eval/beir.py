@@ -112,7 +112,7 @@ def dense_retriever(index: OpenIndex, depth: int = DEPTH) -> Retriever:
 
     def retrieve(queries: dict[str, str]) -> Run:
         qids = list(queries)
-        vectors = [index.embeddings.embed_query(queries[q]) for q in qids]
+        vectors = embed_queries(index, [queries[q] for q in qids])
         n = min(depth, index.count())
         run: Run = {}
         for i in range(0, len(qids), 64):
@@ -147,6 +147,15 @@ def hybrid_retriever(index: OpenIndex, settings: Settings, depth: int = DEPTH) -
                 for q in queries}
 
     return retrieve
+
+
+def embed_queries(index: OpenIndex, texts: list[str]) -> list[list[float]]:
+    """Queries as `embed_query` embeds them, batched when that is the same as embedding
+    documents (no query instruction or prompt), one by one otherwise."""
+    emb = index.embeddings
+    if (emb.query_encode_kwargs or emb.encode_kwargs) == emb.encode_kwargs:
+        return emb.embed_documents(texts)
+    return [emb.embed_query(t) for t in texts]
 
 
 RETRIEVERS: dict[str, Callable[[OpenIndex, Settings], Retriever]] = {
