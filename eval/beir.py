@@ -27,6 +27,9 @@ from opencite.settings import Settings
 
 Retriever = Callable[[dict[str, str]], Run]
 DEPTH = 100  # recall@100 needs a hundred results per query
+# Chroma's default HNSW ef_search (100) equals DEPTH and loses 0.67 nDCG@10 on SciFact against
+# exact search (63.84 vs 64.51); at 1000 the HNSW results equal exact search's there.
+EF_SEARCH = 1000
 ADD_BATCH = 512
 
 
@@ -194,6 +197,7 @@ def run_beir(settings: Settings, root: Path, *, mode: str = "dense", cache_dir: 
     t0 = time.perf_counter()
     with open_index(bs, write=True) as index:
         added = build_collection(index, corpus, show_progress)
+        index.collection.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
         t_index = time.perf_counter() - t0
         t1 = time.perf_counter()
         run = RETRIEVERS[mode](index, bs)(queries)
@@ -206,6 +210,7 @@ def run_beir(settings: Settings, root: Path, *, mode: str = "dense", cache_dir: 
         "documents": len(corpus),
         "queries": len(queries),
         "embedded_now": added,
+        "hnsw_ef_search": EF_SEARCH,
         "metrics": beir_metrics(qrels, run),
         "seconds": {"index": round(t_index, 2), "retrieve": round(t_search, 2)},
         "run": {q: top(r, 10) for q, r in run.items()},
