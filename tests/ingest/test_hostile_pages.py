@@ -37,7 +37,7 @@ def hostile(site):
     site.put("/post", page("Real post", "<p>The real post about retrieval.</p>"))
     site.put("/bad/404", "<h1>Not found</h1>", status=404)
     site.put("/bad/500", "<h1>Internal error</h1>", status=500)
-    site.put("/bad/slow", page("Slow", "<p>late</p>"), delay=3.0)
+    site.put("/bad/slow", page("Slow", "<p>late</p>"), delay=10.0)
     site.put("/bad/redirect-loop", b"", status=302, headers={"Location": "/bad/redirect-loop"})
     site.put("/bad/redirect-ok", b"", status=301, headers={"Location": "/bad/redirect-ok-2"})
     site.put("/bad/redirect-ok-2", b"", status=302, headers={"Location": "/post"})
@@ -56,7 +56,8 @@ def hostile(site):
     site.put("/bad/plain", "A plain text document.\n\nIt has two paragraphs.", content_type="text/plain; charset=utf-8")
     site.put("/bad/json", '{"title": "not a page"}', content_type="application/json")
     site.put("/bad/wrong-type", page("Mislabelled", "<p>HTML as an image.</p>"), content_type="image/png")
-    cfg = FetchSettings(timeout=1.0, retries=1, max_bytes=300_000, concurrency=8)
+    # The timeout leaves headroom for a loaded CI machine: only /bad/slow (10 s) may reach it.
+    cfg = FetchSettings(timeout=4.0, retries=1, max_bytes=300_000, concurrency=8)
     paths = [p for p in site.pages if p.startswith("/bad/") and p != "/bad/redirect-ok-2"]
     fetched = asyncio.run(fetch_many([site.url(p) for p in paths], cfg))
     return {p: outcome(f) for p, f in zip(paths, fetched)}
