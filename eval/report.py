@@ -85,6 +85,8 @@ def _markdown(config: dict, summary: dict, records: list[dict], plots: dict[str,
     lines += [f"| {k} | {fmt(v)} |" for k, v in config.items()]
     lines += ["", f"{summary['questions']} questions, {summary['errors']} with errors.", ""]
     for section in ("retrieval", "answers", "citations", "not_covered", "latency"):
+        if not summary[section]:  # e.g. answer-side sections of a --retrieval-only run
+            continue
         lines += [f"## {section.replace('_', ' ')}", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {fmt(v)} |" for k, v in summary[section].items()]
         lines.append("")
