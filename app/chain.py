@@ -232,7 +232,9 @@ class RagChain:
             raise ValueError(f"k must be at least 1 (got {k})")
         t = time.perf_counter()
         index = self.index
-        if index.count() == 0:
+        hits = retrieve(index, run.standalone, k, self.settings, run.options.get("retrieval_mode"))
+        # count() scans the collection: ask it only when retrieval found nothing.
+        if not hits and index.count() == 0:
             run.filter = CitationFilter(0)
             yield SourcesEvent([])
             yield run.fail("empty_index", (
@@ -241,7 +243,6 @@ class RagChain:
             yield run.done()
             run.finished = True
             return
-        hits = retrieve(index, run.standalone, k, self.settings, run.options.get("retrieval_mode"))
         run.timings["retrieve_s"] = time.perf_counter() - t
         overflow = self._fit_prompt(run, hits)
         run.timings["prompt_ready_s"] = time.perf_counter() - run.t0
