@@ -9,6 +9,7 @@ a code block.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.documents import Document
@@ -169,3 +170,18 @@ def chunk_id(doc: Document) -> str:
     m = doc.metadata
     key = "\x1f".join([m[C.SOURCE], m[C.CONTENT_HASH], str(m[C.CHUNK_INDEX]), doc.page_content])
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class LazyChunker:
+    """A Chunker built on first use (building one loads the embedder's tokenizer and model)."""
+
+    def __init__(self, build: Callable[[], Chunker]):
+        self._build = build
+        self._chunker: Chunker | None = None
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_build", "_chunker"):
+            raise AttributeError(name)
+        if self._chunker is None:
+            self._chunker = self._build()
+        return getattr(self._chunker, name)

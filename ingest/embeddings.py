@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from langchain_core.embeddings import Embeddings
 from langchain_huggingface import HuggingFaceEmbeddings
 
 from opencite.settings import EmbeddingSettings
@@ -46,7 +47,40 @@ def _load(model: str, device: str, batch_size: int, normalize: bool, instruction
         ) from exc
 
 
-def embedding_dimension(embeddings: HuggingFaceEmbeddings) -> int:
+def embedding_dimension(embeddings: HuggingFaceEmbeddings | LazyEmbeddings) -> int:
     client = embeddings._client  # the SentenceTransformer
     get_dim = getattr(client, "get_embedding_dimension", None) or client.get_sentence_embedding_dimension
     return int(get_dim())
+
+
+class LazyEmbeddings(Embeddings):
+    """The configured embedder, loaded on first use.
+
+    An ingest over unchanged sources or a reader that only lists the index never embeds, so it
+    should not pay the model load (seconds on CPU). Attribute access (e.g. `_client` for the
+    tokenizer, `query_encode_kwargs`) loads it too."""
+
+    def __init__(self, cfg: EmbeddingSettings):
+        self._cfg = cfg
+        self._loaded: HuggingFaceEmbeddings | None = None
+
+    @property
+    def loaded(self) -> HuggingFaceEmbeddings:
+        if self._loaded is None:
+            self._loaded = load_embeddings(self._cfg)
+        return self._loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.loaded.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.loaded.embed_query(text)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_cfg", "_loaded"):
+            raise AttributeError(name)
+        return getattr(self.loaded, name)

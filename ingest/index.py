@@ -17,7 +17,7 @@ from langchain_classic.indexes import SQLRecordManager
 from langchain_huggingface import HuggingFaceEmbeddings
 
 from opencite.ingest import constants as C
-from opencite.ingest.embeddings import embedding_dimension, load_embeddings
+from opencite.ingest.embeddings import LazyEmbeddings, embedding_dimension
 from opencite.settings import Settings
 
 
@@ -40,7 +40,7 @@ class ChromaUnreachableError(IndexError_):
 @dataclass
 class OpenIndex:
     settings: Settings
-    embeddings: HuggingFaceEmbeddings
+    embeddings: HuggingFaceEmbeddings | LazyEmbeddings
     client: chromadb.ClientAPI
     store: Chroma
     record_manager: SQLRecordManager | None
@@ -135,9 +135,8 @@ def open_index(
 
 
 def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
-    embeddings = embeddings or load_embeddings(settings.embedding)
+    embeddings = embeddings or LazyEmbeddings(settings.embedding)
     model = settings.embedding.resolved_model()
-    dim = embedding_dimension(embeddings)
     client = chroma_client(settings)
     name = settings.chroma.collection
 
@@ -147,16 +146,18 @@ def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
         _drop(client, settings)
 
     existing = _find_collection(client, name)
-    if existing is not None:
-        meta = existing.metadata or {}
-        built_with, built_dim = meta.get(C.COLLECTION_MODEL), meta.get(C.COLLECTION_DIM)
-        if built_with is not None and (built_with != model or built_dim != dim):
-            raise ModelMismatchError(
-                f"The index {name!r} was built with the embedding model {built_with!r} "
-                f"({built_dim} dims), but {model!r} ({dim} dims) is configured. Either set "
-                f"OPENCITE_EMBEDDING__MODEL={built_with} or rebuild the index with "
-                f"`opencite ingest --reindex ...` (re-embeds every source)."
-            )
+    meta = (existing.metadata or {}) if existing is not None else {}
+    built_with, built_dim = meta.get(C.COLLECTION_MODEL), meta.get(C.COLLECTION_DIM)
+    if built_with is not None and built_with != model:
+        raise ModelMismatchError(
+            f"The index {name!r} was built with the embedding model {built_with!r} "
+            f"({built_dim} dims), but {model!r} is configured. Either set "
+            f"OPENCITE_EMBEDDING__MODEL={built_with} or rebuild the index with "
+            f"`opencite ingest --reindex ...` (re-embeds every source)."
+        )
+    # The collection records its model's dimension: only a new collection needs the model loaded
+    # to learn it, so runs that embed nothing never load the model.
+    dim = built_dim if built_with is not None and built_dim else embedding_dimension(embeddings)
 
     store = Chroma(
         collection_name=name,

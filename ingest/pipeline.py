@@ -16,7 +16,7 @@ from typing import Protocol
 
 from langchain_core.documents import Document
 
-from opencite.ingest.chunking import Chunker
+from opencite.ingest.chunking import Chunker, LazyChunker
 from opencite.ingest.discover import discover
 from opencite.ingest.documents import ExtractionError, Fetched, Outcome, SourceDocument
 from opencite.ingest.extract import extract
@@ -102,7 +102,8 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
         progress.start_fetch(len(urls))
         fetched = asyncio.run(fetch_many(urls, settings.fetch, validators=validators, on_done=progress.fetched))
 
-        chunker = Chunker.for_embeddings(idx.embeddings, settings.chunking)
+        # Built on first use: pages that are all unchanged need no tokenizer or model.
+        chunker = LazyChunker(lambda: Chunker.for_embeddings(idx.embeddings, settings.chunking))
         pending: list[_Pending] = []
         seen: dict[str, str] = {}  # source key -> requested URL, to catch two URLs of one page
         for item in fetched:

@@ -19,12 +19,10 @@ def test_other_model_is_refused_with_rebuild_hint(settings):
     open_index(settings, write=True).close()
     other = settings.model_copy(deep=True)
     other.embedding.model = "/some/other-model"
-    # Same files, different name: the collection must refuse it before embedding anything.
-    from opencite.ingest import index as index_mod
-
-    emb = index_mod.load_embeddings(settings.embedding)
+    # The folder does not exist: the refusal must come from the collection's record, before
+    # any model is loaded.
     with pytest.raises(ModelMismatchError) as err:
-        open_index(other, embeddings=emb)
+        open_index(other)
     assert settings.embedding.resolved_model() in str(err.value)
     assert "--reindex" in str(err.value)
 
@@ -48,3 +46,14 @@ def test_chroma_server(settings, chroma_server):
     assert reader.count() == 1
     hits = reader.store.similarity_search("served", k=1)
     assert hits[0].page_content == "served text"
+
+
+def test_existing_collection_opens_without_loading_the_model(settings):
+    with open_index(settings, write=True) as idx:
+        idx.store.add_documents([Document("hello world", metadata={C.SOURCE: "u"})], ids=["a"])
+    reader = open_index(settings)
+    assert reader.dimension == 384
+    assert not reader.embeddings.is_loaded  # listing and counting need no model
+    assert reader.count() == 1
+    assert reader.store.similarity_search("hello", k=1)[0].page_content == "hello world"
+    assert reader.embeddings.is_loaded
