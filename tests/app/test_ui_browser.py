@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.conftest import PAGES, XSS, add_pages
-from tests.conftest import free_port, wait_http
+from tests.conftest import free_port, stop_process, wait_http
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -53,11 +53,7 @@ def ui_server(settings_env, scripted_llm, minilm_path):
         wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=90, proc=proc)
         yield f"http://127.0.0.1:{port}", settings
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 15)
 
 
 def test_chat_streams_answer_with_source_cards_and_no_page_script_runs(ui_server, scripted_llm):
