@@ -142,10 +142,12 @@ def test_stream_dropped_mid_answer_keeps_partial_text_and_reports(llm_settings, 
     assert ans.answer.startswith("Paris")
 
 
-def test_empty_index_tells_how_to_ingest(settings, scripted_llm):
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_empty_index_tells_how_to_ingest(settings, scripted_llm, mode):
+    # The empty check runs after retrieval: every mode must come back empty, not fail.
     settings.llm.base_url = scripted_llm.base_url
     settings.llm.model = scripted_llm.model
-    events = list(RagChain(settings).stream(Q))
+    events = list(RagChain(settings).stream(Q, retrieval_mode=mode))
     assert [type(e) for e in events] == [SourcesEvent, ErrorEvent, DoneEvent]
     ans = events[-1].answer
     assert ans.error_kind == "empty_index"
