@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_huggingface import HuggingFaceEmbeddings
@@ -14,11 +16,31 @@ class EmbeddingModelError(RuntimeError):
     pass
 
 
+class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
+    """HuggingFaceEmbeddings whose encode runs under torch autocast when `precision` asks for it.
+
+    Autocast, rather than casting the weights, keeps the numerically touchy ops (layer norm,
+    softmax, mean pooling, normalisation) in float32, so bf16 vectors stay within cosine 0.9999
+    of the float32 ones; the weights stay float32 too."""
+
+    precision: str = "float32"
+
+    def _embed(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
+        if self.precision == "float32":
+            return super()._embed(texts, encode_kwargs)
+        import torch
+
+        device_type = str(self._client.device).split(":")[0]
+        with torch.autocast(device_type, dtype=getattr(torch, self.precision)):
+            return super()._embed(texts, encode_kwargs)
+
+
 def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
     """Load the configured model; the query instruction (bge's) applies to queries only."""
     return _load(
         cfg.resolved_model(),
         cfg.resolved_device(),
+        cfg.resolved_precision(),
         cfg.batch_size,
         cfg.normalize,
         cfg.resolved_query_instruction(),
@@ -27,16 +49,18 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
 
 
 @lru_cache(maxsize=4)
-def _load(model: str, device: str, batch_size: int, normalize: bool, instruction: str, cache: str | None):
+def _load(model: str, device: str, precision: str, batch_size: int, normalize: bool, instruction: str,
+          cache: str | None):
     encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
     query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
     try:
-        return HuggingFaceEmbeddings(
+        return PrecisionHuggingFaceEmbeddings(
             model_name=model,
             cache_folder=cache,
             model_kwargs={"device": device},
             encode_kwargs=encode,
             query_encode_kwargs=query_encode,
+            precision=precision,
         )
     except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
         raise EmbeddingModelError(
@@ -63,11 +87,13 @@ class LazyEmbeddings(Embeddings):
     def __init__(self, cfg: EmbeddingSettings):
         self._cfg = cfg
         self._loaded: HuggingFaceEmbeddings | None = None
+        self._lock = threading.Lock()
 
     @property
     def loaded(self) -> HuggingFaceEmbeddings:
-        if self._loaded is None:
-            self._loaded = load_embeddings(self._cfg)
+        with self._lock:  # two threads asking at once must not load two models
+            if self._loaded is None:
+                self._loaded = load_embeddings(self._cfg)
         return self._loaded
 
     @property
@@ -81,6 +107,6 @@ class LazyEmbeddings(Embeddings):
         return self.loaded.embed_query(text)
 
     def __getattr__(self, name: str):
-        if name.startswith("__") or name in ("_cfg", "_loaded"):
+        if name.startswith("__") or name in ("_cfg", "_loaded", "_lock"):
             raise AttributeError(name)
         return getattr(self.loaded, name)

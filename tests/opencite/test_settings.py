@@ -43,3 +43,17 @@ def test_config_command_masks_secrets(tmp_path):
     data = json.loads(out)
     assert data["llm"]["api_key"] == "**********"
     assert "sk-very-secret" not in out
+
+
+def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
+    from opencite import settings as settings_module
+
+    monkeypatch.setattr(settings_module, "_cpu_has_native_bf16", lambda: True)
+    assert Settings(embedding={"device": "cpu"}).embedding.resolved_precision() == "bfloat16"
+    assert Settings(embedding={"device": "cuda"}).embedding.resolved_precision() == "float32"
+    monkeypatch.setattr(settings_module, "_cpu_has_native_bf16", lambda: False)
+    assert Settings(embedding={"device": "cpu"}).embedding.resolved_precision() == "float32"
+    forced = Settings(embedding={"device": "cpu", "precision": "bfloat16"})
+    assert forced.embedding.resolved_precision() == "bfloat16"
+    with pytest.raises(ValidationError, match="precision"):
+        Settings(embedding={"precision": "int4"})
