@@ -8,9 +8,11 @@ a code block.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
@@ -104,6 +106,27 @@ def _heading_with_next(blocks: list[str]) -> list[str]:
     return out
 
 
+def token_counter(tokenizer) -> Callable[[str], int]:
+    """`len(tokenizer.tokenize(text))`, LangChain's `from_huggingface_tokenizer` measure.
+
+    The splitter measures every piece it tries, thousands per page, so a fast tokenizer is asked
+    directly (same tokens, without transformers' per-call overhead). Its own copy,
+    with truncation and padding off, so the count is never capped at the model's length."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # a slow (pure Python) tokenizer
+        return lambda text: len(tokenizer.tokenize(text))
+    backend = copy.deepcopy(backend)
+    backend.no_truncation()
+    backend.no_padding()
+
+    # The merge measures each paragraph again after split_text sized it: remember recent ones.
+    @lru_cache(maxsize=4096)
+    def count(text: str) -> int:
+        return len(backend.encode(text, add_special_tokens=False).ids)
+
+    return count
+
+
 class Chunker:
     """Chunks SourceDocuments with a splitter measured in `tokenizer`'s tokens."""
 
@@ -113,8 +136,8 @@ class Chunker:
             size = min(size, max_seq_length - _SPECIAL_TOKENS)
         overlap = min(cfg.overlap_tokens, size // 2)
         self.chunk_tokens, self.overlap_tokens = size, overlap
-        self.splitter = RecursiveCharacterTextSplitter.from_huggingface_tokenizer(
-            tokenizer,
+        self.splitter = RecursiveCharacterTextSplitter(
+            length_function=token_counter(tokenizer),
             chunk_size=size,
             chunk_overlap=overlap,
             separators=RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN),

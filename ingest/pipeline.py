@@ -28,9 +28,10 @@ from opencite.ingest.registry import Registry, SourceRecord
 from opencite.ingest.report import IngestReport, SourceReport
 from opencite.settings import Settings
 
-# Pages are stored in groups of about this many chunks: big enough for full embedding batches,
-# small enough that progress moves and a crash loses little work.
-GROUP_CHUNKS = 128
+# Pages are stored in groups of about this many chunks: big enough that sorting a group by length
+# leaves little padding to embed (6 % at 256 on the shared blog corpus, 17 % at 64), small enough
+# that progress moves and a crash loses little work.
+GROUP_CHUNKS = 256
 
 
 class Progress(Protocol):

@@ -2,7 +2,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from opencite.ingest import constants as C
-from opencite.ingest.chunking import Chunker, chunk_id, split_sections
+from opencite.ingest.chunking import Chunker, chunk_id, split_sections, token_counter
 from opencite.ingest.documents import SourceDocument
 from opencite.settings import ChunkingSettings
 
@@ -67,3 +67,13 @@ def test_chunk_ids_are_stable_and_change_with_content(tokenizer):
     _, changed = _chunks(tokenizer, text=TEXT.replace("Use text.", "Other text."))
     assert chunk_id(first[-1]) != chunk_id(changed[-1])
     assert len({chunk_id(c) for c in first}) == len(first)
+
+
+def test_token_counter_counts_like_tokenize_past_the_model_limit(tokenizer):
+    count = token_counter(tokenizer)
+    long_text = TEXT * 20  # far past MiniLM's 256 tokens: the count must not be truncated
+    for text in (TEXT, CODE, long_text, "", "naïve café — ünïcode"):
+        assert count(text) == len(tokenizer.tokenize(text))
+    assert count(long_text) > 1000
+    # the tokenizer the model uses is untouched: it still truncates when asked
+    assert len(tokenizer(long_text, truncation=True)["input_ids"]) == tokenizer.model_max_length

@@ -85,6 +85,24 @@ def test_content_hash_skips_unchanged_local_files(settings, tmp_path):
     assert again.embedded == 0
 
 
+def test_a_group_of_pages_is_embedded_in_one_call(settings, tmp_path, monkeypatch):
+    """sentence-transformers sorts one call's texts by length: one call per group, less padding."""
+    from opencite.ingest.embeddings import PrecisionHuggingFaceEmbeddings
+
+    calls: list[int] = []
+    original = PrecisionHuggingFaceEmbeddings.embed_documents
+    monkeypatch.setattr(PrecisionHuggingFaceEmbeddings, "embed_documents",
+                        lambda self, texts: calls.append(len(texts)) or original(self, texts))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(6):
+        sections = "".join(f"## Part {p}\n\n" + f"Page {n} part {p} says something. " * 30 + "\n\n" for p in range(4))
+        (folder / f"p{n}.md").write_text(f"# Page {n}\n\n{sections}", encoding="utf-8")
+    report = run_ingest(settings, SourceSet([str(folder)]))
+    assert report.embedded >= 6 * 4  # several chunks per page...
+    assert calls == [report.embedded]  # ...all in one embedding call
+
+
 def test_global_listener_and_bad_pages_store_nothing(settings, site):
     good = site.put("/good", article("Good", {"Part": "Fine text."}))
     empty = site.put("/empty", "<html><body><nav>menu</nav></body></html>")
