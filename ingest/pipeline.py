@@ -107,10 +107,12 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
         chunker = LazyChunker(lambda: Chunker.for_embeddings(idx.embeddings, settings.chunking))
         pending: list[_Pending] = []
         seen: dict[str, str] = {}  # source key -> requested URL, to catch two URLs of one page
+        unchanged: list[SourceRecord] = []  # their new fetched-at and validators, written at once
         for item in fetched:
-            entry = _classify(item, known.get(item.url), registry, chunker, seen, report)
+            entry = _classify(item, known.get(item.url), registry, chunker, seen, report, unchanged)
             if entry is not None:
                 pending.append(entry)
+        registry.put(*unchanged)
 
         _store(idx, registry, pending, progress, listeners, report)
         if prune:
@@ -125,8 +127,9 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
 
 
 def _classify(item: Fetched, previous: SourceRecord | None, registry: Registry, chunker: Chunker,
-              seen: dict[str, str], report: IngestReport) -> _Pending | None:
-    """The outcome of one fetched source; a _Pending when its chunks must be (re)stored."""
+              seen: dict[str, str], report: IngestReport, unchanged: list[SourceRecord]) -> _Pending | None:
+    """The outcome of one fetched source; a _Pending when its chunks must be (re)stored, else
+    None (an unchanged page's refreshed record goes to `unchanged`)."""
     fetched_at = now_iso()
     if item.skipped_reason:
         report.add(SourceReport(item.url, item.url, Outcome.SKIPPED, item.skipped_reason))
@@ -134,7 +137,7 @@ def _classify(item: Fetched, previous: SourceRecord | None, registry: Registry, 
     if item.not_modified and previous is not None:
         previous.fetched_at, previous.outcome, previous.reason = fetched_at, Outcome.UNCHANGED.value, "not modified (304)"
         previous.etag, previous.last_modified = item.etag or previous.etag, item.last_modified or previous.last_modified
-        registry.put(previous)
+        unchanged.append(previous)
         seen[previous.url] = item.url
         report.add(SourceReport(previous.url, item.url, Outcome.UNCHANGED, "not modified (304)", previous.title, previous.chunks))
         return None
@@ -156,7 +159,7 @@ def _classify(item: Fetched, previous: SourceRecord | None, registry: Registry, 
     seen[doc.url] = item.url
     old = registry.get(doc.url)
     if old is not None and old.content_hash == doc.content_hash:
-        registry.put(_record(doc, old.chunks, Outcome.UNCHANGED, "content unchanged"))
+        unchanged.append(_record(doc, old.chunks, Outcome.UNCHANGED, "content unchanged"))
         report.add(SourceReport(doc.url, item.url, Outcome.UNCHANGED, "content unchanged", doc.title, old.chunks))
         return None
     chunks = chunker.chunk(doc)

@@ -70,15 +70,19 @@ class Registry:
         """requested URL -> record (the most recent when several listed URLs led to one page)."""
         return {r.requested_url: r for r in sorted(self.all(), key=lambda r: r.fetched_at)}
 
-    def put(self, record: SourceRecord) -> None:
-        values = dict(asdict(record), namespace=self.namespace)
+    def put(self, *records: SourceRecord) -> None:
+        """Insert or replace records, all in one transaction (one commit for a whole re-run's
+        unchanged pages rather than one each)."""
+        if not records:
+            return
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(sources_table).where(
-                    sources_table.c.namespace == self.namespace, sources_table.c.url == record.url
+            for record in records:
+                conn.execute(
+                    delete(sources_table).where(
+                        sources_table.c.namespace == self.namespace, sources_table.c.url == record.url
+                    )
                 )
-            )
-            conn.execute(sources_table.insert().values(**values))
+                conn.execute(sources_table.insert().values(**asdict(record), namespace=self.namespace))
 
     def delete(self, url: str) -> None:
         with self.engine.begin() as conn:
