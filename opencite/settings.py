@@ -96,7 +96,9 @@ class ChunkingSettings(BaseModel):
 
 
 class FetchSettings(BaseModel):
-    concurrency: int = Field(8, ge=1)
+    # Requests at once (one run fetches one team's site or two): polite to the host, and on the
+    # shared blog server 4 is as fast as 8 with less spread (re-ingest 1.0-1.1 s vs 1.2-1.6 s).
+    concurrency: int = Field(4, ge=1)
     timeout: float = Field(20.0, gt=0)  # seconds, per request, whole response included
     retries: int = Field(3, ge=0)
     max_redirects: int = Field(5, ge=0)
