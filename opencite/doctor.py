@@ -84,7 +84,8 @@ def check_embedding(settings: Settings) -> Check:
             "embedding", False, f"embedding model {model!r} did not load: {str(exc).splitlines()[0][:300]}",
             "set OPENCITE_EMBEDDING__MODEL to a local folder or reachable hub id (see `opencite config`)",
         )
-    return Check("embedding", True, f"{model} loads on {settings.embedding.resolved_device()} ({dims} dims)")
+    cfg = settings.embedding
+    return Check("embedding", True, f"{model} loads on {cfg.resolved_device()} ({dims} dims, {cfg.resolved_precision()})")
 
 
 def run_checks(settings: Settings, only: list[str] | None = None) -> list[Check]:
