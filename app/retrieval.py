@@ -49,8 +49,9 @@ def retrieve(
 
 
 def dense(index: OpenIndex, query: str, k: int) -> list[tuple[Document, float]]:
-    # The collection uses cosine space: LangChain's relevance score is 1 - cosine distance.
-    return index.store.similarity_search_with_relevance_scores(query, k=k)
+    # The collection uses cosine space: the score is the cosine similarity, 1 - distance. (LangChain's
+    # relevance scores are the same numbers but warn when an unrelated chunk scores below 0.)
+    return [(doc, 1.0 - distance) for doc, distance in index.store.similarity_search_with_score(query, k=k)]
 
 
 def bm25(index: OpenIndex, query: str, k: int, settings: Settings) -> list[tuple[Document, float]]:
