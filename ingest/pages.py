@@ -43,12 +43,12 @@ def notify_page_changed(source: str, chunks: list[Document], extra: Iterable[Pag
         listener(source, chunks)
 
 
-def index_chunks(idx: OpenIndex, chunks: Sequence[Document], batch_size: int | None = None) -> dict:
+def index_chunks(idx: OpenIndex, chunks: Sequence[Document]) -> dict:
     """Store the chunks of whole pages; each page's chunks from earlier versions are removed.
 
-    LangChain's indexing API: chunks whose id is already recorded are not embedded again. By
-    default the whole group is one embedding call: sentence-transformers sorts a call's texts by
-    length before batching, so the larger the call, the less padding is embedded."""
+    LangChain's indexing API: chunks whose id is already recorded are not embedded again. The
+    whole group is one embedding call: sentence-transformers sorts a call's texts by length
+    before batching, so the larger the call, the less padding is embedded."""
     for chunk in chunks:
         chunk.id = chunk_id(chunk)
     return lc_index(
@@ -58,7 +58,7 @@ def index_chunks(idx: OpenIndex, chunks: Sequence[Document], batch_size: int | N
         cleanup="incremental",
         source_id_key=C.SOURCE,
         key_encoder=chunk_id,
-        batch_size=batch_size or max(len(chunks), 1),
+        batch_size=max(len(chunks), 1),
     )
 
 
