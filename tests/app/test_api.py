@@ -286,7 +286,7 @@ def test_32_concurrent_streaming_clients_get_correct_answers(llm_settings, scrip
     scripted_llm.responder = responder
     # The double is a ThreadingHTTPServer with a listen backlog of 5: widen it so 32 answers can
     # open their LLM connections at once (a real LLM server has a deep backlog).
-    scripted_llm._server.socket.listen(128)
+    scripted_llm._server.server.socket.listen(128)
     with live_api(create_app(llm_settings)) as api:
         async def ask(i: int, aclient: openai.AsyncOpenAI):
             country = list(cities)[i % 4]

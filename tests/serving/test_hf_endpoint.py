@@ -8,10 +8,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from tests.fixtures.http_double import LocalHTTPServer, send_json
 
 RAW_TEMPLATE = {
     "type": "authenticated",
@@ -37,12 +38,7 @@ class EndpointsAPIDouble:
                 pass
 
             def _send(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def do_POST(self):
                 m = re.fullmatch(r"/v2/endpoint/([^/]+)", self.path)
@@ -69,9 +65,8 @@ class EndpointsAPIDouble:
                     return self._send(200, {})
                 self._send(404, {"error": "not found"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = LocalHTTPServer(Handler)
+        self.url = self.http.url
 
     def raw(self, payload: dict, state: str) -> dict:
         raw = json.loads(json.dumps(RAW_TEMPLATE))
@@ -83,8 +78,7 @@ class EndpointsAPIDouble:
         return raw
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 @pytest.fixture

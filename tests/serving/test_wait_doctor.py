@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.conftest import free_port
+from tests.fixtures.http_double import LocalHTTPServer, send_json
 
 
 class SlowStartServerDouble:
@@ -35,35 +35,23 @@ class SlowStartServerDouble:
                     self.send_response(503)
                     self.end_headers()
                     return
-                body = json.dumps({"object": "list", "data": [{"id": double.model, "object": "model"}]}).encode()
-                self.send_response(200 if self.path in ("/health", "/v1/models") else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, 200 if self.path in ("/health", "/v1/models") else 404,
+                          {"object": "list", "data": [{"id": double.model, "object": "model"}]})
 
             def do_POST(self):
                 # Like vLLM: a model name it does not serve is a 404 in OpenAI's error format.
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 if body.get("model") != double.model:
-                    error = {"error": {"message": f"The model `{body.get('model')}` does not exist.",
-                                       "type": "NotFoundError", "code": 404}}
-                    data, status = json.dumps(error).encode(), 404
+                    send_json(self, 404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
+                                                    "type": "NotFoundError", "code": 404}})
                 else:
-                    data, status = json.dumps({"choices": [{"message": {"role": "assistant", "content": "p"}}]}).encode(), 200
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    send_json(self, 200, {"choices": [{"message": {"role": "assistant", "content": "p"}}]})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.http = LocalHTTPServer(Handler)
+        self.url = self.http.url
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.stop()
 
 
 @pytest.fixture
