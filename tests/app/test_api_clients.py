@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from opencite.app.api import create_app
 from tests.app.api_server import live_api
-from tests.fixtures.clients import CLIENTS, ensure_js_client
+from tests.fixtures.clients import CLIENTS, QUESTION, ensure_js_client
 
 ANSWER = "Open source lets anyone inspect and improve the code [1]."
 PAGE = ("https://blog.example/open-source", "Why open source matters",
@@ -45,8 +45,8 @@ def test_langchain_inside_an_lcel_chain(rag_api):
 
     llm = ChatOpenAI(model=rag_api.model, api_key=rag_api.api_key, base_url=rag_api.base_url)
     chain = ChatPromptTemplate.from_template("{question}") | llm | StrOutputParser()
-    assert chain.invoke({"question": "Why is open-source software important?"}) == ANSWER
-    streamed = "".join(chain.stream({"question": "Why is open-source software important?"}))
+    assert chain.invoke({"question": QUESTION}) == ANSWER
+    streamed = "".join(chain.stream({"question": QUESTION}))
     assert streamed == ANSWER
 
 
@@ -56,7 +56,7 @@ def test_citations_extension_from_each_client(rag_api):
     from llama_index.llms.openai_like import OpenAILike
     from openai import OpenAI
 
-    question = "Why is open-source software important?"
+    question = QUESTION
     # OpenAI Python: unknown fields land in model_extra, non-streaming and on the final chunk.
     client = OpenAI(base_url=rag_api.base_url, api_key=rag_api.api_key)
     resp = client.chat.completions.create(model=rag_api.model,
