@@ -172,8 +172,10 @@ class RetrievalSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
-    model_id: str = "opencite-rag"
-    api_key: SecretStr | None = None
+    model_id: str = "opencite-rag"  # the default KB's model; KB `x` is "<model_id>/x"
+    api_key: SecretStr | None = None  # one key that reads every KB
+    # TOML file of keys scoped to KBs (see README "API keys"); read once at startup.
+    keys_file: Path | None = None
     cors_origins: list[str] = []
     max_request_bytes: int = Field(1_000_000, ge=1024)
     # Beyond this many answers in flight the API answers 429 instead of queueing without bound.
