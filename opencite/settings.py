@@ -254,6 +254,11 @@ class Settings(BaseSettings):
     def runtime_dir(self) -> Path:
         return self.data_dir / "runtime"
 
+    @property
+    def feedback_path(self) -> Path:
+        """The web chat's 👍/👎 records (one JSON object per line); `opencite feedback export` reads it."""
+        return self.runtime_dir / "feedback.jsonl"
+
 
 @lru_cache
 def get_settings() -> Settings:
