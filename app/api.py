@@ -1,6 +1,7 @@
 """The OpenAI-compatible RAG API: any OpenAI client gets cited answers from opencite.
 
 Routes: `POST /v1/chat/completions` (streaming SSE and not), `GET /v1/models`, `GET /health`.
+Each knowledge base is a model (`app/api_models.py`); keys may be scoped to KBs (`app/api_keys.py`).
 Citations travel inline as `[n]` markers and in the extension field `citations` (the cited
 sources) plus `sources` (everything retrieved) on the response object and on the final stream
 chunk; OpenAI SDKs keep unknown fields in `model_extra`. The retrieved sources also travel in
@@ -20,27 +21,26 @@ from fastapi.responses import JSONResponse
 
 from opencite.app.api_errors import APIError, install_error_handlers
 from opencite.app.api_guard import ApiGuard
+from opencite.app.api_keys import load_keyring
+from opencite.app.api_models import KbModels
 from opencite.app.api_schemas import ChatCompletionRequest
 from opencite.app.api_stream import (GenerationStats, chain_error, finish_reason_of, index_failure,
                                      index_unavailable, source_headers, source_json, stream_completion,
                                      usage_of)
 from opencite.settings import Settings, get_settings
 
-def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
-    """The API app. `chain` defaults to a `RagChain(settings)` built at startup."""
+def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default") -> FastAPI:
+    """The API app over every knowledge base of `settings.data_dir`. The bare model id answers
+    from `default_kb`, with `chain` (default: a `RagChain` built at startup). A keys file that
+    cannot be read raises `KeysFileError` here, before anything is served."""
     settings = settings or get_settings()
     api = settings.api
+    keyring = load_keyring(api.keys_file, api.api_key.get_secret_value() if api.api_key else None)
+    models = KbModels(settings, default_kb, chain)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if app.state.chain is None:
-            from opencite.app.chain import RagChain
-
-            chain = RagChain(settings)
-            # Open the index now: a missing or locked index stops `opencite api` with its own
-            # clear message instead of failing every request later.
-            chain.index  # noqa: B018
-            app.state.chain = chain
+        app.state.chain = models.open_default()
         yield
 
     app = FastAPI(
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.chain = chain
+    app.state.models = models
     app.state.settings = settings
     app.state.stats = GenerationStats()
     install_error_handlers(app)
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
     # Last added runs first: CORS answers preflights before the key check (browsers send none).
     app.add_middleware(
         ApiGuard,
-        api_key=api.api_key.get_secret_value() if api.api_key else None,
+        keyring=keyring,
         max_request_bytes=api.max_request_bytes,
     )
     if api.cors_origins:
@@ -71,8 +72,8 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
             expose_headers=["x-opencite-sources", "x-request-id"],
         )
 
-    def model_card() -> dict:
-        return {"id": api.model_id, "object": "model", "created": 0, "owned_by": "opencite"}
+    def model_card(model_id: str) -> dict:
+        return {"id": model_id, "object": "model", "created": 0, "owned_by": "opencite"}
 
     @app.get("/health")
     async def health() -> dict:
@@ -86,14 +87,13 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
         }
 
     @app.get("/v1/models")
-    async def list_models() -> dict:
-        return {"object": "list", "data": [model_card()]}
+    async def list_models(request: Request) -> dict:
+        return {"object": "list", "data": [model_card(m) for m in models.model_ids(request.state.api_key)]}
 
-    @app.get("/v1/models/{model}")
-    async def get_model(model: str) -> dict:
-        if model != api.model_id:
-            raise _model_not_found(model, api.model_id)
-        return model_card()
+    @app.get("/v1/models/{model:path}")
+    async def get_model(model: str, request: Request) -> dict:
+        models.resolve(model, request.state.api_key)
+        return model_card(model)
 
     @app.post(
         "/v1/chat/completions",
@@ -107,8 +107,7 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
         },
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request):
-        if body.model != api.model_id:
-            raise _model_not_found(body.model, api.model_id)
+        kb = models.resolve(body.model, request.state.api_key)
         body.check_supported()
         stats: GenerationStats = app.state.stats
         if stats.active >= api.max_concurrent_generations:
@@ -120,12 +119,14 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
         created = int(time.time())
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return await stream_completion(app, messages, options, completion_id, created, include_usage,
-                                 max_tokens=options.get("max_tokens"))
+            return await stream_completion(app, await models.chain(kb), body.model, messages, options,
+                                           completion_id, created, include_usage,
+                                           max_tokens=options.get("max_tokens"))
+        chain = await models.chain(kb)
         stats.active += 1
         stats.started += 1
         try:
-            answer = await app.state.chain.ainvoke(messages, **options)
+            answer = await chain.ainvoke(messages, **options)
         except Exception as exc:
             if index_failure(exc):
                 raise index_unavailable(exc) from exc
@@ -140,7 +141,7 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
                 "id": completion_id,
                 "object": "chat.completion",
                 "created": created,
-                "model": api.model_id,
+                "model": body.model,
                 "choices": [{
                     "index": 0,
                     "message": {"role": "assistant", "content": answer.answer, "refusal": None},
@@ -158,7 +159,3 @@ def create_app(settings: Settings | None = None, chain=None) -> FastAPI:
 
     return app
 
-
-def _model_not_found(model: str, model_id: str) -> APIError:
-    return APIError(404, f"The model '{model}' does not exist. This API serves '{model_id}' "
-                    "(the raw LLM stays at the LLM server).", code="model_not_found", param="model")

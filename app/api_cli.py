@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from opencite.ingest.kb_cli import kb_option, settings_for_kb
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -11,18 +13,28 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option(None, help="Bind address (default: settings api.host)."),
         port: int = typer.Option(None, help="Port (default: settings api.port)."),
         log_level: str = typer.Option("info", help="uvicorn log level."),
+        kb: str = kb_option(),
     ) -> None:
-        """Serve cited answers to any OpenAI client at http://HOST:PORT/v1 (model id: api.model_id)."""
+        """Serve cited answers to any OpenAI client at http://HOST:PORT/v1: every knowledge base is the
+        model <api.model_id>/<kb>; the bare <api.model_id> answers from --kb."""
         import uvicorn
         from rich.console import Console
 
         from opencite.app.api import create_app
+        from opencite.app.api_keys import KeysFileError
         from opencite.settings import get_settings
 
         settings = get_settings()
+        settings_for_kb(kb, settings)  # a bad or unknown name stops here
         host = host or settings.api.host
         port = port or settings.api.port
-        Console(stderr=True).print(
-            f"[bold]opencite api[/] on http://{host}:{port}/v1 — model [cyan]{settings.api.model_id}[/]"
-            + (" — API key required" if settings.api.api_key else ""))
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        err = Console(stderr=True)
+        try:
+            app = create_app(settings, default_kb=kb)
+        except KeysFileError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        keys = settings.api.keys_file or settings.api.api_key
+        err.print(f"[bold]opencite api[/] on http://{host}:{port}/v1 — model [cyan]{settings.api.model_id}[/] "
+                  f"= knowledge base {kb!r}" + (" — API key required" if keys else ""))
+        uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,4 +1,7 @@
-"""ASGI middleware in front of every route: optional bearer key and the request size limit.
+"""ASGI middleware in front of every route: optional bearer keys and the request size limit.
+
+The matched key (an `ApiKey`: its name and KBs, never the secret) goes to the routes as
+`request.state.api_key`; with no keys configured every request acts as `OPEN_ACCESS`.
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed responses and client disconnects pass through
 untouched, and so an oversized body is refused while it arrives, not after it is buffered.
@@ -6,28 +9,30 @@ untouched, and so an oversized body is refused while it arrives, not after it is
 
 from __future__ import annotations
 
-import hmac
-
 from opencite.app.api_errors import error_body
+from opencite.app.api_keys import OPEN_ACCESS, Keyring
 
 OPEN_PATHS = {"/health"}
 
 
 class ApiGuard:
-    def __init__(self, app, *, api_key: str | None, max_request_bytes: int):
+    def __init__(self, app, *, keyring: Keyring, max_request_bytes: int):
         self.app = app
-        self.api_key = api_key
+        self.keyring = keyring
         self.max_request_bytes = max_request_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if self.api_key and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
-            if not self._authorized(scope):
+        key = OPEN_ACCESS
+        if self.keyring and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
+            key = self._authorized(scope)
+            if key is None:
                 return await _reply(send, 401, error_body(
                     401, "Incorrect or missing API key. Fix: send 'Authorization: Bearer <key>' "
-                    "with the key set in OPENCITE_API__API_KEY.", code="invalid_api_key"),
+                    "with a key from OPENCITE_API__API_KEY or OPENCITE_API__KEYS_FILE.", code="invalid_api_key"),
                     extra=[(b"www-authenticate", b"Bearer")])
+        scope.setdefault("state", {})["api_key"] = key
         limit = self.max_request_bytes
         declared = _header(scope, b"content-length")
         if declared is not None:
@@ -64,12 +69,12 @@ class ApiGuard:
 
         await self.app(scope, replay, send)
 
-    def _authorized(self, scope) -> bool:
+    def _authorized(self, scope):
         value = (_header(scope, b"authorization") or "").strip()
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(token.strip().encode(), self.api_key.encode())
+            return None
+        return self.keyring.match(token.strip())
 
 
 def _too_large(limit: int) -> bytes:

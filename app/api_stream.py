@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from opencite.app.api_errors import APIError
-from opencite.settings import Settings
 
 # Chain error kinds (contract) -> HTTP status and OpenAI error code.
 CHAIN_ERRORS = {
@@ -36,16 +35,15 @@ class GenerationStats:
     cancelled: int = 0  # streams whose client disconnected before the answer finished
 
 
-async def stream_completion(app: FastAPI, messages, options, completion_id, created, include_usage, max_tokens):
+async def stream_completion(app: FastAPI, chain, model: str, messages, options, completion_id, created,
+                            include_usage, max_tokens):
     """Start the chain, read up to its first token or error, then stream SSE chunks.
 
     Reading ahead lets an LLM that is down answer with a real 503 instead of a 200 stream that
     fails; after the first byte an error travels as an OpenAI error chunk.
     """
-    settings: Settings = app.state.settings
     stats: GenerationStats = app.state.stats
-    model = settings.api.model_id
-    events = app.state.chain.astream(messages, **options).__aiter__()
+    events = chain.astream(messages, **options).__aiter__()
     stats.active += 1
     stats.started += 1
     head: list = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from opencite.ingest.kb_cli import kb_option, settings_for_kb
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -12,12 +14,14 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, help="Port (default: settings.ui.port)."),
         open_browser: bool = typer.Option(True, "--open-browser/--no-browser",
                                           help="Open the chat in a browser."),
+        kb: str = kb_option(),
     ) -> None:
-        """Start the Streamlit web chat over the index."""
+        """Start the Streamlit web chat over the index (the KB picker starts on --kb)."""
         from opencite.app.launch import run_ui
         from opencite.settings import get_settings
 
-        raise typer.Exit(run_ui(get_settings(), host=host, port=port, open_browser=open_browser))
+        settings_for_kb(kb)  # a bad or unknown name stops here, not in the browser
+        raise typer.Exit(run_ui(get_settings(), host=host, port=port, open_browser=open_browser, kb=kb))
 
     @app.command()
     def up(

@@ -23,22 +23,26 @@ UI_SCRIPT = Path(__file__).with_name("ui.py")
 
 
 def ui_command(settings: Settings, host: str | None = None, port: int | None = None,
-               open_browser: bool = True) -> list[str]:
+               open_browser: bool = True, kb: str = "default") -> list[str]:
     return [
         sys.executable, "-m", "streamlit", "run", str(UI_SCRIPT),
         "--server.address", host or settings.ui.host,
         "--server.port", str(port or settings.ui.port),
         "--server.headless", "false" if open_browser else "true",
+        # Without ~/.streamlit/credentials.toml a non-headless Streamlit first asks for an email on
+        # the terminal, and with no terminal the chat never starts: never ask.
+        "--server.showEmailPrompt", "false",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false",
         "--client.toolbarMode", "minimal",
+        "--", "--kb", kb,  # the script's own arguments
     ]
 
 
 def run_ui(settings: Settings, host: str | None = None, port: int | None = None,
-           open_browser: bool = True) -> int:
-    cmd = ui_command(settings, host, port, open_browser)
+           open_browser: bool = True, kb: str = "default") -> int:
+    cmd = ui_command(settings, host, port, open_browser, kb)
     console.print(f"[bold]web chat[/] on http://{host or settings.ui.host}:{port or settings.ui.port}")
     # SIGTERM (a service manager, a test) ends the chat like Ctrl-C does: children stop too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -74,9 +78,9 @@ def check_embedding_model(settings: Settings) -> str | None:
 
 def index_count(settings: Settings) -> int:
     """Chunks in the collection, without loading the embedder (0 when it does not exist)."""
-    from opencite.ingest.index import _find_collection, chroma_client
+    from opencite.ingest.index import find_collection, chroma_client
 
-    collection = _find_collection(chroma_client(settings), settings.chroma.collection)
+    collection = find_collection(chroma_client(settings), settings.chroma.collection)
     return collection.count() if collection is not None else 0
 
 

@@ -7,6 +7,8 @@ text only (see ui_render).
 
 from __future__ import annotations
 
+import argparse
+import sys
 import uuid
 
 import streamlit as st
@@ -15,16 +17,29 @@ from opencite.app.chain import DoneEvent, ErrorEvent, RagChain, SourcesEvent, To
 from opencite.app.llm import model_status
 from opencite.app.ui_render import (anchor, answer_record, escape_md, link_markers, safe_url,
                                     save_feedback, sources_of)
+from opencite.ingest import kb as kbs
 from opencite.settings import get_settings
 
 st.set_page_config(page_title="opencite", page_icon="📚", layout="wide")
+MODES = ["dense", "bm25", "hybrid"]
+
+
+def start_kb() -> str:
+    """The KB the picker starts on: `opencite ui --kb NAME` passes it after `--`."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--kb", default=kbs.DEFAULT_KB)
+    return parser.parse_known_args(sys.argv[1:])[0].kb
 
 
 @st.cache_resource(show_spinner="Opening the index…")
-def get_chain() -> RagChain:
-    chain = RagChain(get_settings())
+def get_chain(kb: str) -> RagChain:
+    chain = RagChain(kbs.kb_settings(get_settings(), kb))
     _ = chain.index  # open now: a wrong embedding model shows up before the first question
     return chain
+
+
+def current_kb() -> str:
+    return st.session_state.get("kb") or start_kb()
 
 
 @st.cache_data(ttl=10, show_spinner=False)
@@ -45,18 +60,30 @@ def on_feedback(message_id: str) -> None:
     record = next((m for m in st.session_state.messages if m.get("id") == message_id), None)
     if record is None:
         return
-    chain = get_chain()
+    chain = get_chain(record.get("kb") or current_kb())
     save_feedback(feedback_path(), record, "up" if value == 1 else "down",
                   endpoint=chain.endpoint.base_url, model=chain.endpoint.model)
     st.toast("Thanks, feedback saved.")
 
 
-def sidebar(chain: RagChain | None, index_error: str | None) -> tuple[int, float]:
+def kb_picker() -> str:
+    """The knowledge base select box; switching KB starts a new chat (answers of one KB do not
+    continue another's conversation)."""
+    names = [k.name for k in kbs.list_kbs(get_settings())]
+    first = start_kb()
+    st.session_state.setdefault("kb", first if first in names else kbs.DEFAULT_KB)
+    with st.sidebar:
+        return st.selectbox("knowledge base", names, key="kb", on_change=new_chat)
+
+
+def new_chat() -> None:
+    st.session_state.messages = []
+
+
+def sidebar(chain: RagChain | None, index_error: str | None) -> tuple[int, float, str]:
     s = get_settings()
     with st.sidebar:
-        st.title("opencite")
-        if st.button("New chat", icon=":material/add_comment:", width="stretch"):
-            st.session_state.messages = []
+        st.button("New chat", icon=":material/add_comment:", width="stretch", on_click=new_chat)
         st.subheader("LLM")
         if chain is not None:
             ep = chain.endpoint
@@ -68,14 +95,15 @@ def sidebar(chain: RagChain | None, index_error: str | None) -> tuple[int, float
             st.error(escape_md(index_error))
         elif chain is not None:
             count = chain.index.count()
-            st.text(f"chunks: {count}\nembedding: {chain.index.model}\ncollection: {s.chroma.collection}")
+            st.text(f"chunks: {count}\nembedding: {chain.index.model}\ncollection: {chain.settings.chroma.collection}")
             if count == 0:
-                st.warning("The index is empty. Run `opencite ingest --from data/sources.txt`.")
+                st.warning(f"The index is empty. Run `opencite ingest --kb {current_kb()} URL ...`.")
         st.subheader("Answer settings")
+        mode = st.selectbox("retrieval mode", MODES, index=MODES.index(s.retrieval.mode), key="mode")
         k = st.slider("sources (k)", 1, 20, s.retrieval.k, key="k")
         temperature = st.slider("temperature", 0.0, 1.5, float(s.llm.temperature), 0.05,
                                 key="temperature")
-    return k, temperature
+    return k, temperature, mode
 
 
 def source_cards(message_id: str, record: dict) -> None:
@@ -124,7 +152,7 @@ def show_message(record: dict) -> None:
         st.feedback("thumbs", key=f"fb-{message_id}", on_change=on_feedback, args=(message_id,))
 
 
-def ask(chain: RagChain, question: str, k: int, temperature: float) -> None:
+def ask(chain: RagChain, question: str, k: int, temperature: float, mode: str) -> None:
     history = [{"role": m["role"], "content": m["content"]} for m in st.session_state.messages]
     st.session_state.messages.append({"role": "user", "content": question, "id": uuid.uuid4().hex})
     with st.chat_message("user"):
@@ -134,7 +162,7 @@ def ask(chain: RagChain, question: str, k: int, temperature: float) -> None:
 
         def tokens():
             for event in chain.stream(history + [{"role": "user", "content": question}],
-                                      k=k, temperature=temperature):
+                                      k=k, temperature=temperature, retrieval_mode=mode):
                 if isinstance(event, TokenEvent):
                     yield event.text
                 elif isinstance(event, SourcesEvent):
@@ -147,6 +175,7 @@ def ask(chain: RagChain, question: str, k: int, temperature: float) -> None:
         st.write_stream(tokens)
     record = answer_record(done["answer"])
     record["id"] = uuid.uuid4().hex[:12]
+    record["kb"] = current_kb()
     st.session_state.messages.append(record)
     st.rerun()  # redraw with linked markers, source cards and feedback
 
@@ -154,11 +183,14 @@ def ask(chain: RagChain, question: str, k: int, temperature: float) -> None:
 def main() -> None:
     st.session_state.setdefault("messages", [])
     chain, index_error = None, None
+    with st.sidebar:
+        st.title("opencite")
+    kb = kb_picker()
     try:
-        chain = get_chain()
-    except Exception as exc:  # e.g. embedding model mismatch or not downloadable
+        chain = get_chain(kb)
+    except Exception as exc:  # e.g. embedding model mismatch, a KB deleted meanwhile
         index_error = f"{type(exc).__name__}: {exc}"
-    k, temperature = sidebar(chain, index_error)
+    k, temperature, mode = sidebar(chain, index_error)
     st.header("Ask your pages")
     if not st.session_state.messages:
         st.caption("Answers cite the indexed pages with [n] markers; click one to jump to its source.")
@@ -166,7 +198,7 @@ def main() -> None:
         show_message(record)
     question = st.chat_input("Ask a question about the indexed pages")
     if question and chain is not None:
-        ask(chain, question, k, temperature)
+        ask(chain, question, k, temperature, mode)
     elif question:
         st.error("The index could not be opened; see the sidebar.")
 

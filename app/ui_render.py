@@ -86,6 +86,7 @@ def save_feedback(path: Path, record: dict, rating: str, *, endpoint: str = "", 
         "endpoint": endpoint,
         "model": model,
         "message_id": record.get("id"),
+        "kb": record.get("kb") or "default",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with _write_lock, path.open("a", encoding="utf-8") as f:  # one whole line per write

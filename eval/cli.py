@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opencite.ingest.kb_cli import kb_option, settings_for_kb
+
 console = Console()
 
 
@@ -27,15 +29,15 @@ def register(app: typer.Typer) -> None:
         judge: bool = typer.Option(True, "--judge/--no-judge", help="Score answers with the LLM judge."),
         retrieval_only: bool = typer.Option(False, "--retrieval-only",
                                             help="Retrieve only (no LLM, no judge): page-level retrieval metrics."),
+        kb: str = kb_option(),
     ) -> None:
         """Run every question through the chat's chain; write results JSON and a report.
         A re-run with the same --out skips the questions already finished."""
         from opencite.eval.questions import QuestionsError
         from opencite.eval.run import RunConfigError, run_eval
-        from opencite.settings import get_settings
 
         try:
-            result = run_eval(get_settings(), questions, out=out, k=k, concurrency=concurrency,
+            result = run_eval(settings_for_kb(kb), questions, out=out, k=k, concurrency=concurrency,
                               retrieval_mode=retrieval_mode, base_url=base_url, judge=judge,
                               retrieval_only=retrieval_only)
         except (QuestionsError, RunConfigError, ValueError) as exc:

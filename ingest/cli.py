@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opencite.ingest.kb_cli import kb_option, settings_for_kb
 from opencite.settings import get_settings
 
 # The errors that mean "fix the input or the set-up": one message, exit 2, no traceback.
@@ -16,7 +17,7 @@ EXIT_USAGE = 2
 EXIT_FAILED_SOURCES = 1
 
 
-def _clear_errors() -> tuple[type[BaseException], ...]:
+def clear_errors() -> tuple[type[BaseException], ...]:
     from opencite.ingest.discover import SourceListError
     from opencite.ingest.embeddings import EmbeddingModelError
     from opencite.ingest.index import IndexError_
@@ -24,12 +25,16 @@ def _clear_errors() -> tuple[type[BaseException], ...]:
     return (IndexError_, EmbeddingModelError, SourceListError)
 
 
-def _fail(console: Console, message: str) -> None:
+def fail(console: Console, message: str) -> None:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:
+    from opencite.ingest.kb_cli import register as register_kb
+
+    register_kb(app)
+
     @app.command()
     def ingest(
         sources: list[str] = typer.Argument(None, help="URLs, local files or folders (.html .md .txt .pdf)."),
@@ -40,28 +45,32 @@ def register(app: typer.Typer) -> None:
         prune: bool = typer.Option(False, "--prune", help="Remove indexed pages that left the source set."),
         reindex: bool = typer.Option(False, "--reindex", help="Drop the index and embed every source again."),
         report: Path | None = typer.Option(None, "--report", help="Also write the per-source report as JSON."),
+        kb: str = kb_option(),
     ) -> None:
         """Fetch, clean, chunk and index sources; unchanged pages cost nothing on re-runs.
 
-        With no sources given, ingests the default list <data_dir>/sources.txt. Exit status: 0 all
+        With no sources given, ingests the KB's list (<data_dir>/sources.txt for `default`,
+        <data_dir>/kbs/NAME/sources.txt for others). Exit status: 0 all
         went well, 1 some source failed (see the report), 2 bad input or set-up (one message)."""
         from opencite.ingest.pipeline import SourceSet, run_ingest
         from opencite.ingest.report import RichProgress
 
         console, err = Console(), Console(stderr=True)
-        settings = get_settings()
+        settings = settings_for_kb(kb)
         source_set = SourceSet(sources or (), sitemap, crawl, max_pages, from_file)
         if source_set.is_empty():
-            default = settings.data_dir / "sources.txt"
+            from opencite.ingest.kb import describe
+
+            default = describe(get_settings(), kb).sources_file
             if not default.is_file():
-                _fail(err, f"no sources given and no default list at {default} — give URLs or paths, "
+                fail(err, f"no sources given and no default list at {default} — give URLs or paths, "
                       "--sitemap URL, --crawl URL or --from FILE")
             source_set.from_files = [default]
         try:
             with RichProgress(err) as progress:
                 result = run_ingest(settings, source_set, prune=prune, reindex=reindex, progress=progress)
-        except _clear_errors() as exc:
-            _fail(err, str(exc))
+        except clear_errors() as exc:
+            fail(err, str(exc))
         console.print(result.table())
         console.print(result.summary_line(), highlight=False)
         if report is not None:
@@ -73,12 +82,13 @@ def register(app: typer.Typer) -> None:
     def sources_cmd(
         delete: list[str] = typer.Option([], "--delete", help="Remove this page (its URL as listed here) from the index."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+        kb: str = kb_option(),
     ) -> None:
         """List the indexed pages (URL, title, chunks, last fetched), or delete some."""
         from opencite.ingest.registry import Registry
 
         console, err = Console(), Console(stderr=True)
-        settings = get_settings()
+        settings = settings_for_kb(kb)
         if delete:
             _delete(settings, delete, console, err)
             return
@@ -109,8 +119,8 @@ def _delete(settings, urls: list[str], console: Console, err: Console) -> None:
             for url in urls:
                 record = registry.get(url) or by_requested.get(url)
                 if record is None:
-                    _fail(err, f"{url} is not in the index — `opencite sources` lists the indexed URLs")
+                    fail(err, f"{url} is not in the index — `opencite sources` lists the indexed URLs")
                 n = delete_page(idx, registry, record.url)
                 console.print(f"deleted {record.url} ({n} chunks)", highlight=False)
-    except _clear_errors() as exc:
-        _fail(err, str(exc))
+    except clear_errors() as exc:
+        fail(err, str(exc))

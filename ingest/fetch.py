@@ -5,14 +5,16 @@ it ends as Fetched.error / skipped_reason / not_modified."""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import mimetypes
+from datetime import datetime, timezone
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
 from opencite.ingest.documents import Fetched
 from opencite.ingest.robots import RobotsCache
@@ -23,11 +25,38 @@ _LOCAL_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "t
 
 
 class _ServerError(Exception):
-    """A 5xx answer: worth another try."""
+    """A 5xx or 429 answer: worth another try, after `retry_after` seconds when the server said so."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, retry_after: float | None = None) -> None:
         super().__init__(f"HTTP {status} {reason}".strip())
-        self.status = status
+        self.status, self.retry_after = status, retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unparsable: fall back to our own backoff
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+_backoff = wait_exponential(multiplier=0.25, max=4)
+
+
+def _wait(state: RetryCallState) -> float:
+    """The server's Retry-After when it gave one, else exponential backoff."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, _ServerError) and exc.retry_after is not None:
+        return exc.retry_after
+    return _backoff(state)
 
 
 class _FetchFailed(Exception):
@@ -72,13 +101,22 @@ class _Fetcher:
         if url.startswith("file://"):
             return await asyncio.to_thread(_read_local, url, self.cfg)
         fetched = Fetched(url=url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.timeout
+
+        def past_deadline(state: RetryCallState) -> bool:
+            # A Retry-After beyond the per-URL deadline: give up now rather than sleep into a timeout.
+            exc = state.outcome.exception() if state.outcome else None
+            return (isinstance(exc, _ServerError) and exc.retry_after is not None
+                    and loop.time() + exc.retry_after > deadline)
+
         try:
             # One deadline for the whole URL, retries included: a slow page never hangs past cfg.timeout.
             async with asyncio.timeout(self.cfg.timeout):
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception(_retryable),
-                    stop=stop_after_attempt(self.cfg.retries + 1),
-                    wait=wait_exponential(multiplier=0.25, max=4),
+                    stop=stop_after_attempt(self.cfg.retries + 1) | past_deadline,
+                    wait=_wait,
                     reraise=True,
                 ):
                     with attempt:
@@ -86,7 +124,11 @@ class _Fetcher:
         except TimeoutError:
             fetched.error = f"timed out: no complete answer within {self.cfg.timeout:g}s (OPENCITE_FETCH__TIMEOUT)"
         except _ServerError as exc:
-            fetched.error = f"{exc} after {self.cfg.retries + 1} attempts"
+            if exc.retry_after is not None and loop.time() + exc.retry_after > deadline:
+                fetched.error = (f"{exc}: the server asks to retry after {exc.retry_after:g}s, past the "
+                                 f"{self.cfg.timeout:g}s per-URL deadline (OPENCITE_FETCH__TIMEOUT)")
+            else:
+                fetched.error = f"{exc} after {self.cfg.retries + 1} attempts"
         except httpx.UnsupportedProtocol:
             fetched.error = "not an http(s) URL — give a full URL such as https://example.com/post"
         except httpx.TimeoutException:
@@ -136,8 +178,11 @@ class _Fetcher:
                     validators: tuple[str | None, str | None] | None) -> None:
         fetched.final_url = str(response.url)
         fetched.status = response.status_code
-        if response.status_code >= 500:
-            raise _ServerError(response.status_code, response.reason_phrase)
+        if response.status_code >= 500 or response.status_code == 429:
+            retry_after = None
+            if response.status_code in (429, 503):
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise _ServerError(response.status_code, response.reason_phrase, retry_after)
         if response.status_code == 304:
             fetched.not_modified = True
             fetched.etag = response.headers.get("etag") or (validators or (None, None))[0]

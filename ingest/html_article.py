@@ -27,6 +27,27 @@ _CHROME = re.compile(
     r"subscribe|related|comments?|advert|ads|promo|popup|modal|skip-link|back|backlink)($|[\s_-])",
     re.I,
 )
+# Inline styles that hide an element from every reader while its text stays in the HTML (an
+# injection vector: text no one sees would reach the LLM). Matched on the style with spaces removed.
+_HIDDEN_STYLE = re.compile(
+    r"(^|;)(display:none|visibility:(hidden|collapse)|opacity:0?\.?0*(;|$|!)|font-size:0(\.0*)?(px|em|rem|%|pt)?(;|$|!)"
+    r"|(text-indent|left|top|right|margin-left|margin-top):-\d{3,}(\.\d*)?(px|em|rem|pt|vw|vh|%)?"
+    r"|clip:rect\(0(px)?,?0(px)?,?0(px)?,?0(px)?\)|clip-path:inset\(50%\)|transform:scale\(0\))"
+)
+_ZERO_BOX = re.compile(r"(^|;)(height|width|max-height|max-width):0(px|em|rem|%)?(;|$|!)")
+_CLIPS = re.compile(r"(^|;)overflow:(hidden|clip)")
+
+
+def hidden_by_style(style: str) -> bool:
+    """True when an inline style keeps the element's text from any reader: display:none,
+    visibility:hidden, opacity:0, font-size:0, moved far off-screen, clipped to nothing, or a
+    zero height/width box that clips its overflow."""
+    style = re.sub(r"\s+", "", style.lower())
+    if not style:
+        return False
+    return bool(_HIDDEN_STYLE.search(style) or (_ZERO_BOX.search(style) and _CLIPS.search(style)))
+
+
 _ROOTS = ("//article", "//*[@role='main']", "//main", "//*[@id='content']", "//body")
 _DEEP = 2000  # more nested <div>s than this: flatten them, lxml stops building the tree past ~256 levels
 
@@ -76,12 +97,15 @@ def _metadata(doc: etree._Element) -> dict:
 def _strip_chrome(root: etree._Element) -> None:
     doomed = [el for el in root.iter(*_DROP_TAGS)]
     for el in root.iter(etree.Element):
+        if el.get("hidden") is not None or (el.get("aria-hidden") or "").strip().lower() == "true" \
+                or hidden_by_style(el.get("style") or ""):
+            doomed.append(el)  # no reader sees it
+            continue
         if el.tag in ("code", "span") and el.xpath("ancestor::pre or ancestor::code"):
             continue  # syntax-highlighting classes such as hljs-comment are code, not chrome
         role = (el.get("role") or "").lower()
         marks = f"{el.get('class') or ''} {el.get('id') or ''}"
-        if role in _DROP_ROLES or (marks.strip() and _CHROME.search(marks)) or el.get("hidden") is not None \
-                or el.get("aria-hidden") == "true":
+        if role in _DROP_ROLES or (marks.strip() and _CHROME.search(marks)):
             doomed.append(el)
     for el in doomed:
         parent = el.getparent()

@@ -171,7 +171,7 @@ def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
             raise ValueError("reindex needs write=True")
         _drop(client, settings)
 
-    existing = _find_collection(client, name)
+    existing = find_collection(client, name)
     meta = (existing.metadata or {}) if existing is not None else {}
     built_with, built_dim = meta.get(C.COLLECTION_MODEL), meta.get(C.COLLECTION_DIM)
     if built_with is not None and built_with != model:
@@ -207,7 +207,14 @@ def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
     return OpenIndex(settings, embeddings, client, store, record_manager, model, dim, lock)
 
 
-def _find_collection(client, name: str):
+def drop_index(settings: Settings) -> None:
+    """Delete the configured collection and its record-manager keys (the caller holds the writer lock)."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)  # the records database lives there
+    _drop(chroma_client(settings), settings)
+
+
+def find_collection(client, name: str):
+    """The collection `name`, or None when it does not exist."""
     try:
         return client.get_collection(name)
     except Exception:  # chromadb raises NotFoundError / ValueError depending on version
@@ -216,7 +223,7 @@ def _find_collection(client, name: str):
 
 def _drop(client, settings: Settings) -> None:
     name = settings.chroma.collection
-    if _find_collection(client, name) is not None:
+    if find_collection(client, name) is not None:
         client.delete_collection(name)
     records = SQLRecordManager(namespace=record_namespace(settings), db_url=settings.record_manager_url)
     records.create_schema()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from opencite.ingest.documents import Fetched, Outcome
 
 _STYLE = {Outcome.NEW: "green", Outcome.UPDATED: "cyan", Outcome.UNCHANGED: "dim",
           Outcome.SKIPPED: "yellow", Outcome.FAILED: "red", Outcome.PRUNED: "magenta"}
+
+
+_KEPT = re.compile(r" \(kept its \d+ indexed chunks\)$")
+
+
+def _source_line(s: "SourceReport") -> str:
+    line = s.url if s.url == s.requested_url else f"{s.url} (listed as {s.requested_url})"
+    details = ", ".join(x for x in (s.title, f"{s.chunks} chunks" if s.chunks else "") if x)
+    return f"{line}\n  {details}" if details else line
 
 
 @dataclass
@@ -60,12 +70,30 @@ class IngestReport:
         tmp.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)  # never a half-written report
 
-    def table(self) -> Table:
-        table = Table("outcome", "source", "title", "chunks", "reason", title="ingest report")
+    def groups(self) -> list[tuple[Outcome, str, list[SourceReport]]]:
+        """Sources grouped by outcome and reason (the per-page "kept its N chunks" note aside),
+        outcomes in their fixed order, the biggest group of an outcome first."""
+        grouped: dict[tuple[Outcome, str], list[SourceReport]] = {}
         for s in self.sources:
-            style = _STYLE[s.outcome]
-            source = s.url if s.url == s.requested_url else f"{s.url}\n(listed as {s.requested_url})"
-            table.add_row(f"[{style}]{s.outcome.value}[/]", source, s.title, str(s.chunks), s.reason)
+            grouped.setdefault((s.outcome, _KEPT.sub("", s.reason)), []).append(s)
+        order = list(Outcome)
+        keys = sorted(grouped, key=lambda k: (order.index(k[0]), -len(grouped[k]), k[1]))
+        return [(outcome, reason, grouped[(outcome, reason)]) for outcome, reason in keys]
+
+    def table(self, first: int = 5) -> Table:
+        """One row per (outcome, reason) with its count and its first `first` sources: readable
+        for 5 pages or 50,000 (the JSON report keeps every line)."""
+        table = Table(title="ingest report")
+        table.add_column("outcome")
+        table.add_column("pages", justify="right")
+        table.add_column("reason", ratio=1)
+        table.add_column("sources", ratio=2)
+        for outcome, reason, members in self.groups():
+            lines = [_source_line(s) for s in members[:first]]
+            if len(members) > first:
+                lines.append(f"… and {len(members) - first} more (--report FILE lists every page)")
+            style = _STYLE[outcome]
+            table.add_row(f"[{style}]{outcome.value}[/]", str(len(members)), reason, "\n".join(lines))
         return table
 
     def summary_line(self) -> str:

@@ -170,8 +170,10 @@ class RetrievalSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
-    model_id: str = "opencite-rag"
-    api_key: SecretStr | None = None
+    model_id: str = "opencite-rag"  # the default KB's model; KB `x` is "<model_id>/x"
+    api_key: SecretStr | None = None  # one key that reads every KB
+    # TOML file of keys scoped to KBs (see README "API keys"); read once at startup.
+    keys_file: Path | None = None
     cors_origins: list[str] = []
     max_request_bytes: int = Field(1_000_000, ge=1024)
     # Beyond this many answers in flight the API answers 429 instead of queueing without bound.
@@ -188,6 +190,25 @@ class EvalSettings(BaseModel):
     judge_api_key: SecretStr | None = None
     judge_model: str | None = None
     concurrency: int = Field(2, ge=1)
+
+
+class AttributionSettings(BaseModel):
+    """Checking each answer sentence against the sources (README "Verified citations")."""
+
+    # off: answers as the LLM wrote them; flag: outcomes reported, text unchanged; repair: wrong
+    # markers repointed, missing ones added, markers of unsupported sentences removed.
+    mode: Literal["off", "flag", "repair"] = "repair"
+    # embedding: the configured embedder + lexical evidence (CPU, nothing new loaded);
+    # cross-encoder: a sentence-transformers CrossEncoder (`cross_encoder_model`); llm: the served LLM.
+    scorer: Literal["embedding", "cross-encoder", "llm"] = "embedding"
+    # Support at or above this counts (0..1); chosen on the blog attribution benchmark.
+    threshold: float = Field(0.5, ge=0, le=1)
+    embedding_weight: float = Field(0.5, ge=0, le=1)  # the rest is the lexical overlap
+    # A figure, version, date or proper noun of the sentence must appear in the supporting span.
+    check_numbers_and_names: bool = True
+    cross_encoder_model: str | None = None  # local folder or hub id (NLI or claim-check model)
+    cross_encoder_device: str = "cpu"
+    min_claim_words: int = Field(3, ge=1)  # shorter sentences ("Yes.") are not checked
 
 
 class Settings(BaseSettings):
@@ -210,6 +231,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ui: UiSettings = UiSettings()
     eval: EvalSettings = EvalSettings()
+    attribution: AttributionSettings = AttributionSettings()
 
     @property
     def index_dir(self) -> Path:

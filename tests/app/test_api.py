@@ -38,7 +38,7 @@ def client(api, **kw) -> openai.OpenAI:
 
 def test_models_health_and_unknown_model(api):
     models = client(api).models.list()
-    assert [m.id for m in models.data] == ["opencite-rag"]
+    assert [m.id for m in models.data] == ["opencite-rag", "opencite-rag/default"]
     assert httpx.get(f"{api.url}/health").json()["status"] == "ok"
     with pytest.raises(openai.NotFoundError) as err:
         client(api).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])

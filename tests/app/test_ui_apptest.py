@@ -80,3 +80,30 @@ def test_llm_down_shows_error_and_sources(app, scripted_llm):
     app.chat_input[0].set_value("What is the capital of France?").run()
     assert any("503" in e.value for e in app.main.error)
     assert "Paris is the capital of France" in "\n".join(t.value for t in app.main.text)
+
+
+def test_kb_picker_and_retrieval_mode_choose_what_answers(app, scripted_llm, llm_settings):
+    from opencite.ingest import kb
+    from tests.app.conftest import add_pages
+
+    kb.create(llm_settings, "space")
+    add_pages(kb.kb_settings(llm_settings, "space"),
+              [("https://space.example/moon", "Moon facts", "The Moon is 384,400 km from the Earth.")])
+    app.run()
+    picker = app.sidebar.selectbox[0]
+    assert picker.label == "knowledge base" and picker.options == ["default", "space"]
+    assert picker.value == "default"
+    assert app.sidebar.selectbox[1].label == "retrieval mode"
+    app.chat_input[0].set_value("What is the capital of France?").run()
+    assert len(app.session_state["messages"]) == 2
+
+    app.sidebar.selectbox[0].set_value("space").run()
+    assert app.session_state["messages"] == []  # another KB: a new conversation
+    assert "chunks: 1" in "\n".join(t.value for t in app.sidebar.text)
+    app.sidebar.selectbox[1].set_value("bm25").run()
+    scripted_llm.reply("384,400 km [1].")
+    app.chat_input[0].set_value("How far is the Moon?").run()
+    assert not app.exception, app.exception
+    answer = app.session_state["messages"][-1]
+    assert answer["kb"] == "space"
+    assert [s["url"] for s in answer["sources"]] == ["https://space.example/moon"]

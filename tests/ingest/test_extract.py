@@ -134,3 +134,54 @@ def test_page_without_article_element_loses_its_chrome_by_role_and_class():
     doc = extract(fetched(page), fetched_at="")
     assert doc.text == "# Install\n\nRun the installer with care."
     assert doc.language == "de" and doc.url == URL
+
+
+HIDDEN_TRICKS = {
+    "display": '<div style="display: none">HIDDEN-display</div>',
+    "visibility": '<p style="visibility:hidden">HIDDEN-visibility</p>',
+    "attribute": "<p hidden>HIDDEN-attribute</p>",
+    "aria": '<span aria-hidden="true">HIDDEN-aria</span>',
+    "template": "<template><p>HIDDEN-template</p></template>",
+    "noscript": "<noscript><p>HIDDEN-noscript</p></noscript>",
+    "comment": "<!-- HIDDEN-comment -->",
+    "offscreen": '<div style="position:absolute;left:-9999px">HIDDEN-offscreen</div>',
+    "indent": '<p style="text-indent:-10000px">HIDDEN-indent</p>',
+    "fontsize": '<span style="font-size:0">HIDDEN-fontsize</span>',
+    "zerobox": '<div style="height:0;overflow:hidden">HIDDEN-zerobox</div>',
+    "opacity": '<div style="opacity: 0.0">HIDDEN-opacity</div>',
+    "clip": '<span style="position:absolute;clip:rect(0 0 0 0)">HIDDEN-clip</span>',
+    "in-code": '<pre><code>x = 1<span style="display:none">HIDDEN-in-code</span></code></pre>',
+}
+
+
+def test_text_no_reader_sees_never_reaches_the_index(site):
+    """Served by a real local site, fetched and extracted as ingest does: every hiding trick is
+    dropped, visible text around it (and styles that do not hide) is kept."""
+    import asyncio
+
+    from opencite.ingest.fetch import fetch_many
+    from opencite.settings import FetchSettings
+
+    tricks = "".join(f"<p>visible-{name}</p>{html}" for name, html in HIDDEN_TRICKS.items())
+    shown = ('<p style="opacity:0.9;font-size:0.9em">SHOWN-styled</p>'
+             '<div style="height:0">SHOWN-zero-height-overflowing</div>'
+             '<p style="margin-left:-10px">SHOWN-small-offset</p>')
+    url = site.put("/injection", f"<html><body><article><h1>Post</h1>{tricks}{shown}</article></body></html>")
+    page = asyncio.run(fetch_many([url], FetchSettings()))[0]
+    text = extract(page, fetched_at="now").text
+    assert "HIDDEN" not in text
+    for name in HIDDEN_TRICKS:
+        assert f"visible-{name}" in text
+    assert "SHOWN-styled" in text and "SHOWN-zero-height-overflowing" in text and "SHOWN-small-offset" in text
+
+
+@pytest.mark.parametrize("style, hidden", [
+    ("display:none", True), ("DISPLAY : NONE !important", True), ("visibility: collapse", True),
+    ("opacity:0", True), ("opacity:.5", False), ("font-size:0px", True), ("font-size:0.8em", False),
+    ("position:fixed; top:-5000px", True), ("left:-20px", False), ("width:0;overflow:hidden", True),
+    ("max-height:0px; overflow: clip", True), ("height:0", False), ("color:red", False), ("", False),
+])
+def test_hidden_by_style(style, hidden):
+    from opencite.ingest.html_article import hidden_by_style
+
+    assert hidden_by_style(style) is hidden

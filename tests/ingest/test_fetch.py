@@ -96,3 +96,44 @@ def test_local_files_are_read_from_disk(tmp_path):
 def test_bad_url_is_an_error_without_retries():
     result = run(["ftp://example.com/file"])[0]
     assert result.error and "http(s)" in result.error
+
+
+def test_429_and_503_wait_as_retry_after_says(site):
+    import email.utils
+    import time
+
+    url = site.put("/busy", "<p>finally</p>")
+    site.put_once("/busy", "slow down", status=429, headers={"Retry-After": "1"})
+    other = site.put("/maint", "<p>back</p>")
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)  # an HTTP date, ~1-2 s ahead
+    site.put_once("/maint", "maintenance", status=503, headers={"Retry-After": when})
+    started = time.monotonic()
+    busy, maint = run([url, other], FetchSettings(timeout=10, retries=2))
+    took = time.monotonic() - started
+    assert busy.error is None and b"finally" in busy.body and len(site.requests_for("/busy")) == 2
+    assert maint.error is None and b"back" in maint.body and len(site.requests_for("/maint")) == 2
+    assert took >= 0.9  # the backoff alone would have retried after 0.25 s
+
+
+def test_retry_after_past_the_deadline_fails_at_once_with_the_reason(site):
+    import time
+
+    url = site.put("/later", "<p>later</p>")
+    site.put_once("/later", "", status=429, headers={"Retry-After": "3600"})
+    started = time.monotonic()
+    result = run([url], FetchSettings(timeout=5, retries=3))[0]
+    assert time.monotonic() - started < 2
+    assert "HTTP 429" in result.error and "3600s" in result.error and "OPENCITE_FETCH__TIMEOUT" in result.error
+    assert len(site.requests_for("/later")) == 1
+
+
+def test_parse_retry_after():
+    from datetime import datetime, timezone
+
+    from opencite.ingest.fetch import parse_retry_after
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now) == 30
+    assert parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now) == 0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None

@@ -1,0 +1,82 @@
+"""Knowledge bases as models of the RAG API.
+
+Every KB is the model `<api.model_id>/<kb>` (`opencite-rag/docs`); the bare `opencite-rag` is
+the API's default KB (`opencite api --kb`, else `default`). A key sees only the models of its
+KBs: others answer exactly like unknown ones (404 `model_not_found`), so a key cannot learn
+which KBs exist. One `RagChain` per KB, opened on first use and sharing one embedder.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from opencite.app.api_errors import APIError
+from opencite.app.api_keys import ApiKey
+from opencite.ingest import kb as kbs
+from opencite.settings import Settings
+
+
+class KbModels:
+    def __init__(self, settings: Settings, default_kb: str = kbs.DEFAULT_KB, default_chain=None):
+        self.settings = settings
+        self.base_id = settings.api.model_id
+        self.default_kb = kbs.validate_name(default_kb)
+        self.default_chain = default_chain
+        # kb -> (its kb.json creation time, chain): a KB deleted and made again gets a new chain.
+        self._chains: dict[str, tuple[str, object]] = {}
+
+    def open_default(self):
+        """The default KB's chain, its index opened now: a missing or locked index stops
+        `opencite api` with its own message instead of failing every request later."""
+        if self.default_chain is None:
+            from opencite.app.chain import RagChain
+
+            chain = RagChain(kbs.kb_settings(self.settings, self.default_kb))
+            chain.index  # noqa: B018
+            self.default_chain = chain
+        return self.default_chain
+
+    def model_ids(self, key: ApiKey) -> list[str]:
+        names = [k.name for k in kbs.list_kbs(self.settings) if key.allows(k.name)]
+        return ([self.base_id] if self.default_kb in names else []) + [f"{self.base_id}/{n}" for n in names]
+
+    def resolve(self, model: str, key: ApiKey) -> str:
+        """The KB a model id names, if it exists and the key may read it; else 404 model_not_found."""
+        if model == self.base_id:
+            kb = self.default_kb
+        else:
+            prefix, _, kb = model.partition("/")
+            if prefix != self.base_id or not kb:
+                raise self.not_found(model, key)
+        try:
+            if not kbs.exists(self.settings, kb):
+                raise self.not_found(model, key)
+        except kbs.KnowledgeBaseError:  # not a KB name at all
+            raise self.not_found(model, key) from None
+        if not key.allows(kb):
+            raise self.not_found(model, key)
+        return kb
+
+    async def chain(self, kb: str):
+        if kb == self.default_kb and self.default_chain is not None:
+            return self.default_chain
+        created = kbs.describe(self.settings, kb).created_at
+        cached = self._chains.get(kb)
+        if cached is not None and cached[0] == created:
+            return cached[1]
+        chain = await anyio.to_thread.run_sync(self._open, kb)
+        self._chains[kb] = (created, chain)
+        return chain
+
+    def _open(self, kb: str):
+        from opencite.app.chain import RagChain
+        from opencite.ingest.index import open_index
+
+        kb_set = kbs.kb_settings(self.settings, kb)
+        shared = self.default_chain.index.embeddings if self.default_chain is not None else None
+        return RagChain(kb_set, index=open_index(kb_set, embeddings=shared))
+
+    def not_found(self, model: str, key: ApiKey) -> APIError:
+        return APIError(404, f"The model '{model}' does not exist or this API key may not use it. "
+                        f"Models for this key: {', '.join(self.model_ids(key)) or 'none'} (GET /v1/models).",
+                        code="model_not_found", param="model")

@@ -1,0 +1,149 @@
+"""Knowledge bases: named indexes side by side in one data dir.
+
+A knowledge base (KB) is a Chroma collection with everything that hangs off it: its sources
+file, the embedding model recorded on the collection, its BM25 index, its record-manager
+namespace and registry rows, and its writer lock. Everything else in opencite works on one
+`Settings`; `kb_settings(settings, name)` gives the settings of one KB, so the index, ingest,
+the chain and eval need no KB parameter of their own.
+
+The KB `default` is the single collection opencite always had (`chroma.collection`, sources in
+`<data_dir>/sources.txt`), so existing data keeps working. Others are recorded in
+`<data_dir>/kbs/<name>/kb.json` beside their `sources.txt`; their collection is
+`<chroma.collection>-<name>`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from filelock import Timeout
+
+from opencite.ingest.index import IndexError_, drop_index, record_namespace, writer_lock
+from opencite.ingest.registry import Registry
+from opencite.settings import Settings
+
+DEFAULT_KB = "default"
+# Lower case only: names become folder names, and two KBs differing in case would share a folder
+# on case-insensitive filesystems. Also a valid part of a Chroma collection name.
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,46}[a-z0-9])?")
+
+
+class KnowledgeBaseError(IndexError_):
+    """A KB name that is invalid, unknown or already taken (the message names the fix)."""
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    name: str
+    collection: str
+    sources_file: Path
+    created_at: str = ""
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise KnowledgeBaseError(
+            f"Invalid knowledge base name {name!r}. Fix: use 1-48 lower-case letters, digits, '-' or '_', "
+            "starting and ending with a letter or digit (no '/', '.', spaces or other path characters)."
+        )
+    return name
+
+
+def kbs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "kbs"
+
+
+def collection_of(settings: Settings, name: str) -> str:
+    return settings.chroma.collection if name == DEFAULT_KB else f"{settings.chroma.collection}-{name}"
+
+
+def describe(settings: Settings, name: str) -> KnowledgeBase:
+    """The KB's names and paths (whether or not it exists)."""
+    validate_name(name)
+    if name == DEFAULT_KB:
+        return KnowledgeBase(name, collection_of(settings, name), settings.data_dir / "sources.txt")
+    folder = kbs_dir(settings) / name
+    created = ""
+    if (folder / "kb.json").is_file():
+        created = json.loads((folder / "kb.json").read_text(encoding="utf-8")).get("created_at", "")
+    return KnowledgeBase(name, collection_of(settings, name), folder / "sources.txt", created)
+
+
+def exists(settings: Settings, name: str) -> bool:
+    return name == DEFAULT_KB or (kbs_dir(settings) / validate_name(name) / "kb.json").is_file()
+
+
+def list_kbs(settings: Settings) -> list[KnowledgeBase]:
+    """`default` first, then the created KBs by name."""
+    names = []
+    if kbs_dir(settings).is_dir():
+        names = sorted(p.parent.name for p in kbs_dir(settings).glob("*/kb.json") if _NAME.fullmatch(p.parent.name))
+    return [describe(settings, DEFAULT_KB)] + [describe(settings, n) for n in names if n != DEFAULT_KB]
+
+
+def kb_settings(settings: Settings, name: str) -> Settings:
+    """The settings of KB `name`, made from the base settings (those of `default`).
+    Unknown names are refused with the command that creates them."""
+    validate_name(name)
+    if name == DEFAULT_KB:
+        return settings
+    if not exists(settings, name):
+        raise KnowledgeBaseError(
+            f"There is no knowledge base {name!r} in {settings.data_dir}. Fix: create it with "
+            f"`opencite kb create {name}` (`opencite kb list` shows the existing ones)."
+        )
+    chroma = settings.chroma.model_copy(update={"collection": collection_of(settings, name)})
+    return settings.model_copy(update={"chroma": chroma})
+
+
+def create(settings: Settings, name: str) -> KnowledgeBase:
+    validate_name(name)
+    if exists(settings, name):
+        raise KnowledgeBaseError(f"The knowledge base {name!r} already exists. Fix: pick another name, or "
+                                 f"`opencite kb delete {name}` first.")
+    folder = kbs_dir(settings) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    kb = describe(settings, name)
+    if not kb.sources_file.exists():
+        kb.sources_file.write_text(f"# Sources of the knowledge base {name!r}: one URL or path per line.\n",
+                                   encoding="utf-8")
+    record = {"name": name, "collection": kb.collection,
+              "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    tmp = folder / "kb.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    tmp.replace(folder / "kb.json")  # the record appears whole or not at all
+    return describe(settings, name)
+
+
+def delete(settings: Settings, name: str) -> KnowledgeBase:
+    """Remove the KB's collection, records, registry rows, BM25 index, lock and folder — and
+    nothing of any other KB. Refused while an ingest writes to it."""
+    from opencite.ingest.bm25 import bm25_dir
+
+    validate_name(name)
+    if name == DEFAULT_KB:
+        raise KnowledgeBaseError("The knowledge base 'default' cannot be deleted. Fix: to empty it, run "
+                                 "`opencite ingest --reindex` with a new source list.")
+    kb_set = kb_settings(settings, name)
+    kb = describe(settings, name)
+    lock = writer_lock(kb_set)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as exc:
+        raise KnowledgeBaseError(f"An ingest is writing to the knowledge base {name!r}. Fix: wait for it "
+                                 "to finish, then delete again.") from exc
+    try:
+        drop_index(kb_set)
+        if kb_set.index_dir.exists():
+            Registry(kb_set.record_manager_url, record_namespace(kb_set)).clear()
+        shutil.rmtree(bm25_dir(kb_set), ignore_errors=True)
+        shutil.rmtree(kbs_dir(settings) / name)
+    finally:
+        lock.release()
+    Path(lock.lock_file).unlink(missing_ok=True)
+    return kb

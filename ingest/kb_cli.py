@@ -1,0 +1,95 @@
+"""`opencite kb create | list | delete`, and the `--kb` option every index command takes."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opencite.settings import Settings, get_settings
+
+KB_HELP = "Knowledge base to use (`opencite kb list`); `default` is the original single index."
+
+
+def kb_option() -> str:
+    return typer.Option("default", "--kb", help=KB_HELP)
+
+
+def settings_for_kb(name: str, settings: Settings | None = None) -> Settings:
+    """The settings of KB `name`, or exit 2 with the KB error's message (bad or unknown name)."""
+    from opencite.ingest.kb import KnowledgeBaseError, kb_settings
+
+    try:
+        return kb_settings(settings or get_settings(), name)
+    except KnowledgeBaseError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    kb_app = typer.Typer(help="Knowledge bases: named indexes, each with its own sources, model and data.",
+                         no_args_is_help=True)
+    app.add_typer(kb_app, name="kb")
+
+    @kb_app.command("create")
+    def create_cmd(name: str = typer.Argument(..., help="Lower-case letters, digits, '-' or '_'.")) -> None:
+        """Create an empty knowledge base; fill it with `opencite ingest --kb NAME ...`."""
+        from opencite.ingest import kb
+
+        settings = get_settings()
+        created = _run(lambda: kb.create(settings, name))
+        Console().print(f"created knowledge base [bold]{created.name}[/] (collection {created.collection}); "
+                        f"sources file {created.sources_file}", highlight=False)
+
+    @kb_app.command("list")
+    def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+        """The knowledge bases with their collection, pages and chunks."""
+        from opencite.ingest import kb
+        from opencite.ingest.index import chroma_client, find_collection, record_namespace
+        from opencite.ingest.registry import Registry
+
+        settings = get_settings()
+        rows = []
+        client = _run(lambda: chroma_client(settings))
+        for item in kb.list_kbs(settings):
+            kb_set = kb.kb_settings(settings, item.name)
+            collection = find_collection(client, item.collection)
+            pages = (len(Registry(kb_set.record_manager_url, record_namespace(kb_set)).all())
+                     if kb_set.index_dir.exists() else 0)
+            rows.append({"name": item.name, "collection": item.collection, "pages": pages,
+                         "chunks": collection.count() if collection is not None else 0,
+                         "sources_file": str(item.sources_file), "created_at": item.created_at})
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table("name", "collection", "pages", "chunks", "sources file", title=f"{len(rows)} knowledge bases")
+        for r in rows:
+            table.add_row(r["name"], r["collection"], str(r["pages"]), str(r["chunks"]), r["sources_file"])
+        Console().print(table)
+
+    @kb_app.command("delete")
+    def delete_cmd(
+        name: str = typer.Argument(...),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    ) -> None:
+        """Delete a knowledge base and all its data (index, records, BM25, sources file); others are untouched."""
+        from opencite.ingest import kb
+
+        settings = get_settings()
+        _run(lambda: kb.kb_settings(settings, name))  # unknown or invalid: say so before asking
+        if not yes:
+            typer.confirm(f"Delete the knowledge base {name!r} and all of its data?", abort=True)
+        deleted = _run(lambda: kb.delete(settings, name))
+        Console().print(f"deleted knowledge base [bold]{deleted.name}[/] (collection {deleted.collection})",
+                        highlight=False)
+
+
+def _run(fn):
+    from opencite.ingest.cli import clear_errors, fail
+
+    try:
+        return fn()
+    except clear_errors() as exc:
+        fail(Console(stderr=True), str(exc))
