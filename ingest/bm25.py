@@ -70,6 +70,13 @@ def bm25_path(settings) -> Path:
     return settings.index_dir / "bm25" / f"{settings.chroma.collection}.sqlite3"
 
 
+def delete_bm25_index(settings) -> None:
+    """Remove the BM25 file of the configured collection (with SQLite's WAL and shared-memory files)."""
+    path = bm25_path(settings)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
+
+
 @lru_cache(maxsize=1)
 def _stemmer():
     return Stemmer.Stemmer(TOKENIZER["stemmer"])
