@@ -163,8 +163,6 @@ class RetrievalSettings(BaseModel):
     # normalised per list (min-max or z-score). See README "Retrieval modes" for measured choices.
     fusion: Literal["rrf", "minmax", "zscore"] = "zscore"
     mmr_lambda: float = Field(0.5, ge=0, le=1)  # 1 = relevance only, 0 = diversity only
-    bm25_k1: float = Field(1.2, gt=0)
-    bm25_b: float = Field(0.75, ge=0, le=1)
     reranker_device: str = "cpu"
     rerank_candidates: int = Field(30, ge=1)  # the reranker scores this many of the best hits
 
