@@ -36,8 +36,9 @@ class GenerationStats:
 
 
 async def stream_completion(app: FastAPI, chain, model: str, messages, options, completion_id, created,
-                            include_usage, max_tokens):
+                            include_usage, max_tokens, on_answer=lambda answer: None):
     """Start the chain, read up to its first token or error, then stream SSE chunks.
+    `on_answer` gets the finished answer, or None when the chain failed (metrics).
 
     Reading ahead lets an LLM that is down answer with a real 503 instead of a 200 stream that
     fails; after the first byte an error travels as an OpenAI error chunk.
@@ -59,11 +60,14 @@ async def stream_completion(app: FastAPI, chain, model: str, messages, options, 
         stats.active -= 1
         with anyio.CancelScope(shield=True):
             await events.aclose()
+        if isinstance(exc, Exception):
+            on_answer(None)
         if isinstance(exc, Exception) and index_failure(exc):
             raise index_unavailable(exc) from exc
         raise
     first = head[-1] if head else None
     if first is not None and is_error(first):
+        on_answer(None)
         stats.active -= 1
         with anyio.CancelScope(shield=True):
             await events.aclose()
@@ -100,6 +104,7 @@ async def stream_completion(app: FastAPI, chain, model: str, messages, options, 
                         sent.append(event.text)
                         yield chunk({"content": event.text})
                 elif is_error(event):
+                    on_answer(None)
                     status, code = CHAIN_ERRORS.get(event.kind, (500, event.kind))
                     err = APIError(status, event.message, code=code).body()
                     yield f"data: {json.dumps(err)}\n\n"
@@ -107,6 +112,7 @@ async def stream_completion(app: FastAPI, chain, model: str, messages, options, 
                     break
                 elif hasattr(event, "answer"):
                     answer = event.answer
+                    on_answer(answer)
                     usage = usage_of(answer, n_tokens)
                     annotations, attributions = attribution_fields(answer, "".join(sent))
                     citations = {"citations": [source_json(s) for s in answer.cited],
