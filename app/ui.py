@@ -1,8 +1,8 @@
 """opencite web chat (Streamlit script; start it with `opencite ui`).
 
-Streams the chain's answer, links [n] markers to source cards, keeps the history for the
-session and stores 👍/👎 feedback in <data_dir>/runtime/feedback.jsonl. Page text is shown as
-text only (see ui_render).
+Streams the chain's answer, links [n] markers to source cards, keeps conversations across reloads
+(ui_history), stores 👍/👎 feedback in <data_dir>/runtime/feedback.jsonl, and signs users in when
+configured (ui_auth). Page text is shown as text only (see ui_render).
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ import sys
 import uuid
 
 import streamlit as st
+import streamlit.components.v1 as components
 
 from opencite.app.chain import DoneEvent, ErrorEvent, RagChain, SourcesEvent, TokenEvent
 from opencite.app.llm import model_status
 from opencite.app.ui_render import (NOTE_MAX_CHARS, anchor, answer_record, escape_md, link_markers,
                                     safe_url, save_feedback, sources_of)
+from opencite.app.ui_auth import require_user
+from opencite.app.ui_history import ChatStore, bootstrap_script, new_id, owner_of, valid_id
 from opencite.ingest import kb as kbs
 from opencite.settings import get_settings
 
@@ -81,8 +84,52 @@ def kb_picker() -> str:
         return st.selectbox("knowledge base", names, key="kb", on_change=new_chat)
 
 
+def chat_store() -> ChatStore:
+    return ChatStore(get_settings().runtime_dir / "chats", st.session_state.owner)
+
+
+def open_conversation(user: str | None) -> None:
+    """This browser's (or user's) conversation named in the URL, or a new one. The browser id lives
+    in localStorage and the URL; the chat id in the URL, so a reload finds the same conversation."""
+    browser = st.query_params.get("b")
+    if not valid_id(browser):
+        browser = st.query_params["b"] = new_id()
+    components.html(bootstrap_script(browser), height=0)
+    st.session_state.owner = owner_of(browser, user)
+    chat_id = st.query_params.get("c")
+    if st.session_state.get("chat_id") == chat_id and "messages" in st.session_state:
+        return
+    chat = chat_store().load(chat_id) if valid_id(chat_id) else None
+    if chat is None:
+        new_chat()
+        return
+    st.session_state.chat_id = chat_id
+    st.session_state.messages = chat["messages"]
+    if chat.get("kb") and kbs.exists(get_settings(), chat["kb"]):
+        st.session_state.kb = chat["kb"]
+
+
 def new_chat() -> None:
+    st.session_state.chat_id = st.query_params["c"] = new_id()
     st.session_state.messages = []
+
+
+def open_chat(chat_id: str) -> None:
+    st.query_params["c"] = chat_id
+    st.session_state.pop("chat_id", None)  # open_conversation loads it on this rerun
+
+
+def history_list() -> None:
+    chats = [c for c in chat_store().list() if c["title"]]
+    if not chats:
+        return
+    with st.sidebar:
+        st.subheader("History")
+        for chat in chats:
+            current = chat["id"] == st.session_state.chat_id
+            st.button(chat["title"], key=f"chat-{chat['id']}", width="stretch", on_click=open_chat,
+                      args=(chat["id"],), type="primary" if current else "secondary",
+                      help=f"{chat['kb']} · {chat['updated']}")
 
 
 def sidebar(chain: RagChain | None, index_error: str | None) -> tuple[int, float, str]:
@@ -184,14 +231,18 @@ def ask(chain: RagChain, question: str, k: int, temperature: float, mode: str) -
     record["id"] = uuid.uuid4().hex[:12]
     record["kb"] = current_kb()
     st.session_state.messages.append(record)
+    chat_store().save(st.session_state.chat_id, st.session_state.messages, current_kb())
     st.rerun()  # redraw with linked markers, source cards and feedback
 
 
 def main() -> None:
-    st.session_state.setdefault("messages", [])
+    user = require_user(get_settings().ui)
+    open_conversation(user)
     chain, index_error = None, None
     with st.sidebar:
         st.title("opencite")
+        if user:
+            st.caption(f"signed in as {escape_md(user)}")
     kb = kb_picker()
     try:
         chain = get_chain(kb)
@@ -203,6 +254,7 @@ def main() -> None:
         st.caption("Answers cite the indexed pages with [n] markers; click one to jump to its source.")
     for record in st.session_state.messages:
         show_message(record)
+    history_list()
     question = st.chat_input("Ask a question about the indexed pages")
     if question and chain is not None:
         ask(chain, question, k, temperature, mode)

@@ -185,6 +185,10 @@ class ApiSettings(BaseModel):
 class UiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8501
+    # Optional access control (README "Web chat access"): one shared password, or the user name a
+    # trusted authenticating proxy sends in this header (e.g. X-Forwarded-User).
+    password: SecretStr | None = None
+    trusted_user_header: str | None = None
 
 
 class EvalSettings(BaseModel):

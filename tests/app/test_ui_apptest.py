@@ -122,3 +122,51 @@ def test_a_thumbs_down_takes_a_note_that_is_stored(app, scripted_llm, llm_settin
     lines = [json.loads(x) for x in llm_settings.feedback_path.read_text().splitlines()]
     assert [(x["rating"], x["note"]) for x in lines] == [("down", ""), ("down", "Wrong city, cites Rome")]
     assert lines[-1]["answer"] == "Rome [1]." and lines[-1]["kb"] == "default"
+
+
+def test_a_reload_finds_the_conversation_and_the_history_lists_it(app, scripted_llm):
+    scripted_llm.reply("Paris [1].")
+    app.chat_input[0].set_value("What is the capital of France?").run()
+    browser, chat = app.query_params["b"], app.query_params["c"]
+    assert browser and chat
+
+    # A reload: a new session with the same URL.
+    again = AppTest.from_file(UI, default_timeout=60)
+    again.query_params["b"], again.query_params["c"] = browser, chat
+    again.run()
+    assert [m["content"] for m in again.session_state["messages"]] == ["What is the capital of France?", "Paris [1]."]
+    # New chat: an empty conversation, the old one in the history list; clicking it brings it back.
+    again.sidebar.button[0].click().run()
+    assert again.session_state["messages"] == [] and again.query_params["c"] != chat
+    old = next(b for b in again.sidebar.button if b.label == "What is the capital of France?")
+    old.click().run()
+    assert again.query_params["c"] == chat and len(again.session_state["messages"]) == 2
+
+    # Another browser (another id) sees none of it.
+    other = AppTest.from_file(UI, default_timeout=60)
+    other.query_params["b"], other.query_params["c"] = "f" * 32, chat
+    other.run()
+    assert other.session_state["messages"] == []
+    assert [b.label for b in other.sidebar.button] == ["New chat"]
+
+
+def test_password_and_trusted_header_auth(app, monkeypatch):
+    monkeypatch.setenv("OPENCITE_UI__PASSWORD", "s3cret-pass")
+    from opencite.settings import get_settings
+
+    get_settings.cache_clear()
+    at = AppTest.from_file(UI, default_timeout=60)
+    at.run()
+    assert not at.chat_input and at.text_input[0].label == "Password"
+    at.text_input[0].input("wrong")
+    at.button[0].click().run()
+    assert any("Wrong password" in e.value for e in at.error) and not at.chat_input
+    at.text_input[0].input("s3cret-pass")
+    at.button[0].click().run()
+    assert at.chat_input, "signed in: the chat shows"
+
+    monkeypatch.setenv("OPENCITE_UI__TRUSTED_USER_HEADER", "X-Forwarded-User")
+    get_settings.cache_clear()
+    at = AppTest.from_file(UI, default_timeout=60)
+    at.run()
+    assert not at.chat_input and "X-Forwarded-User" in at.error[0].value

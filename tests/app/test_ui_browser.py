@@ -120,3 +120,60 @@ def test_chat_streams_answer_with_source_cards_and_no_page_script_runs(ui_server
     assert dialogs == []
     prompt = scripted_llm.requests[-1]["messages"][-1]["content"]
     assert prompt.count("<source id=") == 3
+
+
+@pytest.fixture
+def space_kb(settings_env):
+    """A second knowledge base, made before the chat starts (embedded Chroma serves one process)."""
+    from opencite.ingest import kb
+
+    kb.create(settings_env, "space")
+    add_pages(kb.kb_settings(settings_env, "space"),
+              [("https://space.example/moon", "Moon facts", "The Moon is 384,400 km from the Earth.")])
+
+
+@pytest.mark.slow
+def test_kb_picker_and_conversation_kept_across_reloads(space_kb, ui_server, scripted_llm):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = ui_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1400})
+            page = context.new_page()
+            page.goto(url)
+            box = page.get_by_placeholder("Ask a question about the indexed pages")
+            box.wait_for(timeout=60_000)
+            page.get_by_text("chunks: 6").wait_for(timeout=30_000)
+            # The picker lists both KBs; choosing one answers from it.
+            page.get_by_test_id("stSelectbox").first.click()
+            page.get_by_role("option", name="space").click()
+            page.get_by_text("chunks: 1").wait_for(timeout=30_000)
+            scripted_llm.reply("The Moon is 384,400 km away [1].")
+            box.fill("How far is the Moon?")
+            box.press("Enter")
+            page.get_by_text("Cited sources").wait_for(timeout=60_000)
+            page.wait_for_function("() => new URLSearchParams(location.search).get('c')", timeout=30_000)
+            first_url = page.url
+
+            # Reload: the same conversation, on the same KB.
+            page.reload()
+            page.get_by_text("The Moon is 384,400 km away").wait_for(timeout=60_000)
+            page.get_by_text("chunks: 1").wait_for(timeout=30_000)
+            assert page.url == first_url
+
+            # A new tab of the same browser opened on the bare address finds its history list.
+            other = context.new_page()
+            other.goto(url)
+            other.get_by_role("button", name="How far is the Moon?").wait_for(timeout=60_000)
+            assert "b=" + first_url.split("b=")[1].split("&")[0] in other.url
+            # New chat empties the page; the history button brings the conversation back.
+            other.get_by_role("button", name="New chat").click()
+            other.get_by_text("Answers cite the indexed pages").wait_for(timeout=30_000)
+            assert other.get_by_text("The Moon is 384,400 km away").count() == 0
+            other.get_by_role("button", name="How far is the Moon?").click()
+            other.get_by_text("The Moon is 384,400 km away").wait_for(timeout=30_000)
+            other.screenshot(path=str(ARTIFACTS / "ui_history.png"), full_page=True)
+        finally:
+            browser.close()
