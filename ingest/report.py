@@ -116,8 +116,13 @@ class RichProgress:
     def __exit__(self, *exc) -> None:
         self.bar.stop()
 
-    def start_fetch(self, total: int) -> None:
-        self._fetch = self.bar.add_task("fetching", total=total)
+    def start_fetch(self, total: int | None) -> None:
+        """None: as many as a crawl finds (no total yet); called again, the total grows by `total`."""
+        if self._fetch is None:
+            self._fetch = self.bar.add_task("fetching", total=total)
+        elif total is not None:
+            done = next(t.completed for t in self.bar.tasks if t.id == self._fetch)
+            self.bar.update(self._fetch, total=done + total)
 
     def fetched(self, fetched: Fetched) -> None:
         self.bar.advance(self._fetch)
