@@ -15,17 +15,17 @@ WORKDIR /opt/opencite
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 # Dependencies before the sources, so code edits do not re-install them.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY opencite/__init__.py opencite/__init__.py
 RUN mkdir -p ingest app serving eval && touch ingest/__init__.py app/__init__.py serving/__init__.py eval/__init__.py \
-    && pip install ".[cpu]" && pip uninstall -y opencite
+    && pip install -c constraints.txt ".[cpu]" && pip uninstall -y opencite
 
 COPY opencite ./opencite
 COPY ingest ./ingest
 COPY app ./app
 COPY serving ./serving
 COPY eval ./eval
-RUN pip install --no-deps . && mkdir -p /data /root/.cache/huggingface/hub
+RUN pip install --no-deps -c constraints.txt . && mkdir -p /data /root/.cache/huggingface/hub
 
 VOLUME ["/data"]
 EXPOSE 8000 8080 8501

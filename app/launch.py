@@ -29,6 +29,9 @@ def ui_command(settings: Settings, host: str | None = None, port: int | None = N
         "--server.address", host or settings.ui.host,
         "--server.port", str(port or settings.ui.port),
         "--server.headless", "false" if open_browser else "true",
+        # Without ~/.streamlit/credentials.toml a non-headless Streamlit first asks for an email on
+        # the terminal, and with no terminal the chat never starts: never ask.
+        "--server.showEmailPrompt", "false",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false",

@@ -14,23 +14,16 @@ from typing import Iterable
 import numpy as np
 import pytrec_eval
 
+# Phrases by which an answer says the pages do not cover the question (the judge decides too;
+# this needs no LLM, so it is always reported). Attribution skips such sentences with the same list.
+from opencite.app.attribution import ABSTAIN  # noqa: F401
+
 Run = dict[str, dict[str, float]]  # query id -> doc id -> score (higher is better)
 Qrels = dict[str, dict[str, int]]  # query id -> doc id -> relevance grade
 
 # A citation marker as the chain writes it: [1] or [1, 3].
 MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
-# Phrases by which an answer says the pages do not cover the question (the judge decides too;
-# this needs no LLM, so it is always reported).
-ABSTAIN = re.compile(
-    r"\b(?:not (?:covered|mentioned|addressed|discussed|included|provided|found|present|contain)"
-    r"|(?:do|does|did)(?:n't| not) (?:cover|mention|contain|say|include|provide|address|discuss)"
-    r"|no (?:information|mention|details?|sources?)"
-    r"|(?:can(?:no|')t|could ?n[o']t|unable to) (?:find|answer|determine|say)"
-    r"|(?:i )?don't know|i do not know|not enough information|insufficient information"
-    r"|outside (?:the )?(?:scope|sources))\b",
-    re.IGNORECASE,
-)
 
 
 def page_run(hits: Iterable[tuple[str, float]]) -> dict[str, float]:

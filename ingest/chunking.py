@@ -127,6 +127,37 @@ def token_counter(tokenizer) -> Callable[[str], int]:
     return count
 
 
+def merge_blocks(blocks: list[str], separator: str, length: Callable[[str], int], size: int,
+                 overlap: int) -> list[str]:
+    """Blocks joined by `separator` into chunks of at most `size` tokens; each chunk starts with
+    the last blocks of the one before, up to `overlap` tokens.
+
+    The same greedy merge as LangChain's splitters (kept here because theirs is private API):
+    a block larger than `size` becomes a chunk of its own."""
+    sep_len = length(separator)
+    chunks: list[str] = []
+    current: list[str] = []
+    total = 0
+
+    def joined_len(extra: int) -> int:
+        return total + extra + (sep_len if current else 0)
+
+    for block in blocks:
+        block_len = length(block)
+        if joined_len(block_len) > size and current:
+            if text := separator.join(current).strip():
+                chunks.append(text)
+            # Drop leading blocks until what is left fits the overlap and leaves room for this block.
+            while total > overlap or (joined_len(block_len) > size and total > 0):
+                total -= length(current[0]) + (sep_len if len(current) > 1 else 0)
+                current = current[1:]
+        current.append(block)
+        total += block_len + (sep_len if len(current) > 1 else 0)
+    if text := separator.join(current).strip():
+        chunks.append(text)
+    return chunks
+
+
 class Chunker:
     """Chunks SourceDocuments with a splitter measured in `tokenizer`'s tokens."""
 
@@ -136,8 +167,9 @@ class Chunker:
             size = min(size, max_seq_length - _SPECIAL_TOKENS)
         overlap = min(cfg.overlap_tokens, size // 2)
         self.chunk_tokens, self.overlap_tokens = size, overlap
+        self.count_tokens = token_counter(tokenizer)
         self.splitter = RecursiveCharacterTextSplitter(
-            length_function=token_counter(tokenizer),
+            length_function=self.count_tokens,
             chunk_size=size,
             chunk_overlap=overlap,
             separators=RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN),
@@ -152,16 +184,17 @@ class Chunker:
         return cls(model.tokenizer, cfg, getattr(model, "max_seq_length", None))
 
     def split_text(self, text: str) -> list[str]:
-        """Paragraphs and whole code blocks merged up to the size (with overlap) by LangChain's own
-        merge; only a block larger than a chunk is split inside (recursively, markdown-aware)."""
+        """Paragraphs and whole code blocks merged up to the size (with overlap); only a block
+        larger than a chunk is split inside (by LangChain's splitter, recursively, markdown-aware)."""
         blocks: list[str] = []
         for block in _heading_with_next(_blocks(text)):
-            if self.splitter._length_function(block) <= self.chunk_tokens:
+            if self.count_tokens(block) <= self.chunk_tokens:
                 blocks.append(block)
             else:
                 blocks.extend(self.splitter.split_text(block))
+        merged = merge_blocks(blocks, "\n\n", self.count_tokens, self.chunk_tokens, self.overlap_tokens)
         # A heading cut off its oversized paragraph still travels with the paragraph's first piece.
-        return _heading_with_next(self.splitter._merge_splits(blocks, "\n\n"))
+        return _heading_with_next(merged)
 
     def chunk(self, doc: SourceDocument) -> list[Document]:
         content_hash = doc.content_hash

@@ -194,6 +194,25 @@ class EvalSettings(BaseModel):
     concurrency: int = Field(2, ge=1)
 
 
+class AttributionSettings(BaseModel):
+    """Checking each answer sentence against the sources (README "Verified citations")."""
+
+    # off: answers as the LLM wrote them; flag: outcomes reported, text unchanged; repair: wrong
+    # markers repointed, missing ones added, markers of unsupported sentences removed.
+    mode: Literal["off", "flag", "repair"] = "repair"
+    # embedding: the configured embedder + lexical evidence (CPU, nothing new loaded);
+    # cross-encoder: a sentence-transformers CrossEncoder (`cross_encoder_model`); llm: the served LLM.
+    scorer: Literal["embedding", "cross-encoder", "llm"] = "embedding"
+    # Support at or above this counts (0..1); chosen on the blog attribution benchmark.
+    threshold: float = Field(0.5, ge=0, le=1)
+    embedding_weight: float = Field(0.5, ge=0, le=1)  # the rest is the lexical overlap
+    # A figure, version, date or proper noun of the sentence must appear in the supporting span.
+    check_numbers_and_names: bool = True
+    cross_encoder_model: str | None = None  # local folder or hub id (NLI or claim-check model)
+    cross_encoder_device: str = "cpu"
+    min_claim_words: int = Field(3, ge=1)  # shorter sentences ("Yes.") are not checked
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPENCITE_",
@@ -214,6 +233,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ui: UiSettings = UiSettings()
     eval: EvalSettings = EvalSettings()
+    attribution: AttributionSettings = AttributionSettings()
 
     @property
     def index_dir(self) -> Path:

@@ -2,7 +2,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from opencite.ingest import constants as C
-from opencite.ingest.chunking import Chunker, chunk_id, split_sections, token_counter
+from opencite.ingest.chunking import Chunker, chunk_id, merge_blocks, split_sections, token_counter
 from opencite.ingest.documents import SourceDocument
 from opencite.settings import ChunkingSettings
 
@@ -77,3 +77,19 @@ def test_token_counter_counts_like_tokenize_past_the_model_limit(tokenizer):
     assert count(long_text) > 1000
     # the tokenizer the model uses is untouched: it still truncates when asked
     assert len(tokenizer(long_text, truncation=True)["input_ids"]) == tokenizer.model_max_length
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def test_merge_blocks_fills_chunks_and_overlaps_whole_blocks():
+    blocks = ["a b", "c d", "e f", "g h", "i j"]
+    assert merge_blocks(blocks, "\n\n", _words, size=4, overlap=2) == [
+        "a b\n\nc d", "c d\n\ne f", "e f\n\ng h", "g h\n\ni j"]
+    assert merge_blocks(blocks, "\n\n", _words, size=6, overlap=0) == ["a b\n\nc d\n\ne f", "g h\n\ni j"]
+
+
+def test_merge_blocks_keeps_an_oversized_block_whole_and_drops_blank_ones():
+    assert merge_blocks(["a", "b c d e f", "g"], " ", _words, size=3, overlap=1) == ["a", "b c d e f", "g"]
+    assert merge_blocks([" ", ""], " ", _words, size=3, overlap=1) == []
