@@ -32,8 +32,10 @@ def fail(console: Console, message: str) -> None:
 
 def register(app: typer.Typer) -> None:
     from opencite.ingest.kb_cli import register as register_kb
+    from opencite.ingest.sync_cli import register as register_sync
 
     register_kb(app)
+    register_sync(app)
 
     @app.command()
     def ingest(

@@ -76,7 +76,8 @@ def _expand(item: str, where: str) -> list[str]:
 
 
 def read_source_file(path: Path) -> list[tuple[str, str]]:
-    """(entry, 'file:line') for each line of a --from file: one URL or path per line, '#' comments."""
+    """(entry, 'file:line') for each line of a --from file: one URL or path per line, `sitemap URL`
+    or `crawl URL` for a sitemap or a crawl root, '#' comments."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -174,6 +175,7 @@ async def _sitemap_urls(client: httpx.AsyncClient, sitemap: str, cfg: FetchSetti
 class Discovered:
     urls: list[str] = field(default_factory=list)  # normalised, deduplicated, order kept
     lastmod: dict[str, str] = field(default_factory=dict)  # url -> its sitemap <lastmod> (ISO UTC)
+    crawl: list[str] = field(default_factory=list)  # `crawl URL` lines of --from files
 
 
 async def discover(urls: Sequence[str] = (), *, sitemaps: Sequence[str] = (), from_files: Sequence[Path] = (),
@@ -185,9 +187,15 @@ async def discover(urls: Sequence[str] = (), *, sitemaps: Sequence[str] = (), fr
     found = Discovered()
     for item in urls:
         found.urls += _expand(item, "source")
+    sitemaps = list(sitemaps)
     for from_file in from_files:
         base = _base_dir_of(from_file)
         for entry, where in read_source_file(Path(from_file)):
+            kind, _, target = entry.partition(" ")
+            if kind in ("sitemap", "crawl") and target.strip():
+                check_url(target, where)
+                (sitemaps if kind == "sitemap" else found.crawl).append((target.strip()))
+                continue
             if "://" not in entry and not Path(entry).is_absolute() and (base / entry).exists():
                 entry = str(base / entry)  # relative paths in a list are relative to the list
             found.urls += _expand(entry, where)

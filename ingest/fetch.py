@@ -21,6 +21,7 @@ from opencite.ingest.documents import Fetched
 from opencite.ingest.robots import RobotsCache
 from opencite.settings import FetchSettings
 
+STOPPED = "stopped (SIGTERM)"  # the reason of a URL not fetched because the run was asked to stop
 _LOCAL_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain",
                 ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf"}
 
@@ -243,16 +244,20 @@ async def open_fetcher(cfg: FetchSettings) -> AsyncIterator[Fetcher]:
 
 async def fetch_many(urls: Sequence[str], cfg: FetchSettings, *,
                      validators: Mapping[str, tuple[str | None, str | None]] | None = None,
-                     on_done: Callable[[Fetched], None] | None = None) -> list[Fetched]:
+                     on_done: Callable[[Fetched], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> list[Fetched]:
     """Fetch every URL (cfg.concurrency at a time); results in the order of `urls`.
 
-    validators: url -> (etag, last_modified) from the last run, sent as a conditional request."""
+    validators: url -> (etag, last_modified) from the last run, sent as a conditional request.
+    should_stop: once true, URLs not started yet end as skipped "stopped (SIGTERM) ..." unfetched."""
     validators = validators or {}
     async with open_fetcher(cfg) as fetcher:
         gate = asyncio.Semaphore(cfg.concurrency)
 
         async def one(url: str) -> Fetched:
             async with gate:
+                if should_stop is not None and should_stop():
+                    return Fetched(url=url, skipped_reason=f"{STOPPED} before it was fetched")
                 try:
                     fetched = await fetcher.fetch(url, validators.get(url))
                 except Exception as exc:  # never let one URL end the run

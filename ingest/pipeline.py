@@ -8,7 +8,7 @@ fetch/extract never touches what the page had in the index.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +21,7 @@ from opencite.ingest.crawl import CrawlBounds, crawl
 from opencite.ingest.discover import SourceListError, discover
 from opencite.ingest.documents import ExtractionError, Fetched, Outcome, SourceDocument
 from opencite.ingest.extract import extract
-from opencite.ingest.fetch import fetch_many, open_fetcher
+from opencite.ingest.fetch import STOPPED, fetch_many, open_fetcher
 from opencite.ingest.bm25 import BM25Keeper
 from opencite.ingest.index import OpenIndex, open_index
 from opencite.ingest.pages import PageListener, delete_page, index_chunks, notify_page_changed, reconcile
@@ -90,13 +90,16 @@ def now_iso() -> str:
 
 
 def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, reindex: bool = False,
-               progress: Progress | None = None, listeners: Iterable[PageListener] = ()) -> IngestReport:
+               progress: Progress | None = None, listeners: Iterable[PageListener] = (),
+               should_stop: Callable[[], bool] | None = None) -> IngestReport:
     """Bring the index in step with the listed sources. Raises the index's and discovery's clear
     errors (IndexBusyError, ModelMismatchError, ChromaUnreachableError, EmbeddingModelError,
     SourceListError) before anything is written.
 
     prune: remove indexed pages that left the source set, and pages that answered 404/410 on two
-    runs in a row (a transient failure keeps a page's chunks)."""
+    runs in a row (a transient failure keeps a page's chunks).
+    should_stop: asked before each fetch and each group of pages stored; once it says yes the run
+    ends cleanly (pages not reached keep what they had, nothing is pruned, report.interrupted)."""
     progress = progress or _NoProgress()
     listeners = list(listeners)
     # Sources first (crawls included: their bodies are the ones ingested): a bad source list must
@@ -104,9 +107,10 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
     found = asyncio.run(discover(sources.urls, sitemaps=sources.sitemaps, from_files=sources.from_files,
                                  cfg=settings.fetch))
     crawled: list[Fetched] = []
-    if sources.crawl:
+    roots = list(dict.fromkeys([*sources.crawl, *found.crawl]))
+    if roots:
         progress.start_fetch(None)
-        crawled = asyncio.run(crawl_all(sources.crawl, sources.bounds(), settings.fetch, progress.fetched))
+        crawled = asyncio.run(crawl_all(roots, sources.bounds(), settings.fetch, progress.fetched))
     with open_index(settings, write=True, reindex=reindex) as idx:
         registry = registry_for(idx)
         if reindex:
@@ -122,7 +126,8 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
         to_fetch = [u for u in urls if not _lastmod_unchanged(known.get(u), found.lastmod.get(u), report)]
         validators = {u: (known[u].etag, known[u].last_modified) for u in to_fetch if u in known}
         progress.start_fetch(len(to_fetch))
-        fetched = asyncio.run(fetch_many(to_fetch, settings.fetch, validators=validators, on_done=progress.fetched))
+        fetched = asyncio.run(fetch_many(to_fetch, settings.fetch, validators=validators, on_done=progress.fetched,
+                                         should_stop=should_stop))
 
         # Built on first use: pages that are all unchanged need no tokenizer or model.
         chunker = LazyChunker(lambda: Chunker.for_embeddings(idx.embeddings, settings.chunking))
@@ -131,8 +136,8 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
                    if (entry := _classify(item, known.get(item.url), run)) is not None]
         registry.put(*run.unchanged)
 
-        _store(idx, registry, pending, progress, listeners, report)
-        if prune:
+        _store(idx, registry, pending, progress, listeners, report, should_stop or (lambda: False))
+        if prune and not report.interrupted:
             for record in run.gone:
                 n = delete_page(idx, registry, record.url, listeners)
                 report.add(SourceReport(record.url, record.requested_url, Outcome.PRUNED,
@@ -190,6 +195,8 @@ def _classify(item: Fetched, previous: SourceRecord | None, run: _Run) -> _Pendi
     fetched_at = now_iso()
     if item.skipped_reason:
         report.add(SourceReport(item.url, item.url, Outcome.SKIPPED, item.skipped_reason))
+        if item.skipped_reason.startswith(STOPPED):
+            report.interrupted = True
         return None
     if item.not_modified and previous is not None:
         previous.fetched_at, previous.outcome, previous.reason = fetched_at, Outcome.UNCHANGED.value, "not modified (304)"
@@ -238,10 +245,16 @@ def _classify(item: Fetched, previous: SourceRecord | None, run: _Run) -> _Pendi
 
 
 def _store(idx: OpenIndex, registry: Registry, pending: list[_Pending], progress: Progress,
-           listeners: list[PageListener], report: IngestReport) -> None:
+           listeners: list[PageListener], report: IngestReport, should_stop: Callable[[], bool]) -> None:
     progress.start_embed(sum(len(p.chunks) for p in pending))
     group: list[_Pending] = []
     for n, entry in enumerate(pending):
+        if not group and should_stop():  # between groups: every stored page is whole
+            report.interrupted = True
+            for p in pending[n:]:
+                report.add(SourceReport(p.doc.url, p.report.requested_url, Outcome.SKIPPED,
+                                        STOPPED + " before it was stored", p.doc.title))
+            return
         group.append(entry)
         if sum(len(p.chunks) for p in group) >= GROUP_CHUNKS or n == len(pending) - 1:
             result = index_chunks(idx, [c for p in group for c in p.chunks])

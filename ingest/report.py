@@ -42,6 +42,7 @@ class IngestReport:
     embedded: int = 0  # chunks embedded and added this run
     deleted: int = 0  # chunks removed this run (replaced or pruned)
     repaired: dict = field(default_factory=dict)  # what reconcile fixed after an earlier crash
+    interrupted: bool = False  # stopped (SIGTERM) before every page was fetched and stored
 
     def add(self, source: SourceReport) -> None:
         self.sources.append(source)
@@ -59,7 +60,7 @@ class IngestReport:
     def to_json(self) -> dict:
         return {
             "summary": {**self.counts(), "chunks_embedded": self.embedded, "chunks_deleted": self.deleted,
-                        "repaired": self.repaired},
+                        "repaired": self.repaired, "interrupted": self.interrupted},
             "sources": [dict(asdict(s), outcome=s.outcome.value) for s in self.sources],
         }
 

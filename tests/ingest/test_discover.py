@@ -86,3 +86,16 @@ def test_sitemap_lastmod_is_kept_per_url_as_utc(site):
     found = asyncio.run(discover(sitemaps=[site.url("/sitemap.xml")], cfg=CFG))
     assert found.urls == [site.url(p) for p in ("/a", "/b", "/c", "/d")]
     assert found.lastmod == {site.url("/a"): "2026-11-01T00:00:00+00:00", site.url("/b"): "2026-11-02T08:00:00+00:00"}
+
+
+def test_source_files_name_sitemaps_and_crawl_roots(site, tmp_path):
+    site.put("/sitemap.xml", '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             f"<url><loc>{site.url('/from-sitemap')}</loc></url></urlset>", content_type="application/xml")
+    listing = tmp_path / "sources.txt"
+    listing.write_text(f"{site.url('/plain')}\nsitemap {site.url('/sitemap.xml')}\ncrawl {site.url('/')}  # the blog\n",
+                       encoding="utf-8")
+    found = asyncio.run(discover(from_files=[listing], cfg=CFG))
+    assert found.urls == [site.url("/plain"), site.url("/from-sitemap")] and found.crawl == [site.url("/")]
+    listing.write_text("crawl not-a-url\n", encoding="utf-8")
+    with pytest.raises(SourceListError, match=r"sources.txt:1: 'not-a-url' is not an http\(s\) URL"):
+        run(from_files=[listing])
