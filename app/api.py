@@ -17,16 +17,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from opencite.app.api_errors import APIError, install_error_handlers
 from opencite.app.api_guard import ApiGuard
-from opencite.app.api_keys import load_keyring
+from opencite.app.api_keys import ALL_KBS, load_keyring
+from opencite.app.api_metrics import ApiMetrics, RequestObserver
 from opencite.app.api_models import KbModels
 from opencite.app.api_schemas import ChatCompletionRequest
-from opencite.app.api_stream import (GenerationStats, chain_error, finish_reason_of, index_failure,
-                                     index_unavailable, source_headers, source_json, stream_completion,
-                                     usage_of)
+from opencite.app.api_stream import (GenerationStats, attribution_fields, chain_error, finish_reason_of,
+                                     index_failure, index_unavailable, source_headers, source_json,
+                                     stream_completion, usage_of)
 from opencite.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default") -> FastAPI:
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
     app.state.models = models
     app.state.settings = settings
     app.state.stats = GenerationStats()
+    metrics = app.state.metrics = ApiMetrics(lambda: app.state.stats.active)
     install_error_handlers(app)
 
     # Last added runs first: CORS answers preflights before the key check (browsers send none).
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         keyring=keyring,
         max_request_bytes=api.max_request_bytes,
     )
+    app.add_middleware(RequestObserver, metrics=metrics)  # outside the guard: 401s and 413s count too
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -71,6 +74,12 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
             allow_credentials=False,
             expose_headers=["x-opencite-sources", "x-request-id"],
         )
+
+    def observe(kb: str, answer) -> None:
+        if answer is None:
+            metrics.observe_error(kb)
+        else:
+            metrics.observe_answer(kb, answer)
 
     def model_card(model_id: str) -> dict:
         return {"id": model_id, "object": "model", "created": 0, "owned_by": "opencite"}
@@ -85,6 +94,14 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
             "started_generations": stats.started,
             "cancelled_generations": stats.cancelled,
         }
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        # KB names and traffic of every KB: only a key that reads every KB may see them.
+        if ALL_KBS not in request.state.api_key.kbs:
+            raise APIError(403, "Metrics cover every knowledge base. Fix: scrape with a key whose kbs are "
+                           "[\"*\"] (or OPENCITE_API__API_KEY).", code="permission_denied")
+        return Response(metrics.exposition(), media_type=metrics.content_type)
 
     @app.get("/v1/models")
     async def list_models(request: Request) -> dict:
@@ -107,7 +124,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         },
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request):
-        kb = models.resolve(body.model, request.state.api_key)
+        kb = request.state.kb = models.resolve(body.model, request.state.api_key)
         body.check_supported()
         stats: GenerationStats = app.state.stats
         if stats.active >= api.max_concurrent_generations:
@@ -121,21 +138,25 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return await stream_completion(app, await models.chain(kb), body.model, messages, options,
                                            completion_id, created, include_usage,
-                                           max_tokens=options.get("max_tokens"))
+                                           max_tokens=options.get("max_tokens"),
+                                           on_answer=lambda answer: observe(kb, answer))
         chain = await models.chain(kb)
         stats.active += 1
         stats.started += 1
         try:
             answer = await chain.ainvoke(messages, **options)
         except Exception as exc:
+            metrics.observe_error(kb)
             if index_failure(exc):
                 raise index_unavailable(exc) from exc
             raise
         finally:
             stats.active -= 1
+        metrics.observe_answer(kb, answer)
         if answer.error:
             raise chain_error(answer.error_kind, answer.error)
         usage = usage_of(answer, None)
+        annotations, attributions = attribution_fields(answer)
         return JSONResponse(
             {
                 "id": completion_id,
@@ -144,7 +165,8 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
                 "model": body.model,
                 "choices": [{
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer.answer, "refusal": None},
+                    "message": {"role": "assistant", "content": answer.answer, "refusal": None,
+                                "annotations": annotations},
                     "logprobs": None,
                     "finish_reason": finish_reason_of(usage, options.get("max_tokens")),
                 }],
@@ -153,6 +175,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
                 "citations": [source_json(s) for s in answer.cited],
                 "sources": [source_json(s) for s in answer.sources],
                 "standalone_question": answer.standalone_question,
+                "attributions": attributions,
             },
             headers=source_headers(answer.sources),
         )

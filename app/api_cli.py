@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
 
         from opencite.app.api import create_app
         from opencite.app.api_keys import KeysFileError
+        from opencite.app.api_metrics import log_config
         from opencite.settings import get_settings
 
         settings = get_settings()
@@ -37,4 +38,5 @@ def register(app: typer.Typer) -> None:
         keys = settings.api.keys_file or settings.api.api_key
         err.print(f"[bold]opencite api[/] on http://{host}:{port}/v1 — model [cyan]{settings.api.model_id}[/] "
                   f"= knowledge base {kb!r}" + (" — API key required" if keys else ""))
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.run(app, host=host, port=port, log_level=log_level,
+                    log_config=log_config(settings.api.log_format == "json", log_level))

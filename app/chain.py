@@ -9,6 +9,7 @@ with the retrieved sources still filled. See docs in the README "Chat and chain"
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
@@ -16,12 +17,13 @@ from typing import AsyncIterator, Iterator
 import openai
 from langchain_core.language_models import BaseChatModel
 
-from opencite.app import prompts
+from opencite.app import attribution, prompts
 from opencite.app.answer_types import (  # noqa: F401  (re-exported: the contract)
     DoneEvent, ErrorEvent, Event, RagAnswer, Source, SourcesEvent, TokenEvent)
 from opencite.app.citations import CitationFilter
 from opencite.app.llm import Endpoint, chat_model, resolve_endpoint
 from opencite.app.retrieval import retrieve
+from opencite.app.sentences import markers_in
 from opencite.app.prompt_budget import fit_prompt
 from opencite.app.tokens import token_counter
 from opencite.ingest import constants as C
@@ -105,6 +107,7 @@ class RagChain:
         self._index = index
         self._llm = llm
         self._endpoint: Endpoint | None = None
+        self._scorer = None
 
     # -- parts, opened lazily so a UI can start before the LLM server does -------------------
     @property
@@ -124,6 +127,26 @@ class RagChain:
         if self._llm is None:
             self._llm = chat_model(self.settings, self.endpoint)
         return self._llm
+
+    @property
+    def scorer(self) -> attribution.Scorer:
+        if self._scorer is None:
+            cfg = self.settings.attribution
+            self._scorer = attribution.default_scorer(cfg, self.index.embeddings,
+                                                      self.llm if cfg.scorer == "llm" else None)
+        return self._scorer
+
+    def attribute(self, answer: RagAnswer) -> RagAnswer:
+        """Every sentence checked against the sources (settings.attribution); the answer's text
+        and cited sources follow the mode. Failed or empty answers are left as they are."""
+        cfg = self.settings.attribution
+        if cfg.mode == "off" or answer.error or not answer.answer or not answer.sources:
+            return answer
+        result = attribution.attribute(answer.answer, answer.sources, self.scorer, cfg)
+        cited = set(markers_in(result.text))
+        timings = dict(answer.timings or {}, attribution_s=result.seconds)
+        return dataclasses.replace(answer, answer=result.text, attribution=result, timings=timings,
+                                   cited=[s for s in answer.sources if s.n in cited])
 
     def context_window(self) -> int:
         return self.settings.llm.context_window or self.endpoint.context_window
@@ -154,8 +177,8 @@ class RagChain:
         """The chain's steps, written once: condense → retrieve + prompt → generate → done.
 
         `io` performs the LLM calls and the blocking retrieval: natively async for `astream`,
-        plain blocking calls (that never suspend) for `stream`. `run.done()` builds the final
-        answer with its sources: the single place every path ends."""
+        plain blocking calls (that never suspend) for `stream`. The last line is the single place
+        the final answer and its sources are made (`run.done()`, then `attribute`)."""
         if run.history and run.options.get("condense", True):
             condense = prompts.condense_messages(run.history, run.question)
             try:
@@ -179,7 +202,8 @@ class RagChain:
             for event in run.flush():
                 yield event
             yield self._llm_failure(run, exc)
-        yield run.done()
+        # The final answer with its sources, attributed (scoring embeds sentences: blocking).
+        yield DoneEvent(await io.blocking(lambda: self.attribute(run.done().answer)))
 
     def prepare(self, messages: list[dict], **options) -> tuple[list[Source], list[dict]]:
         """What would be sent to the LLM for a question (no condense, no LLM call): the

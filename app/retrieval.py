@@ -3,18 +3,12 @@ cross-encoder rerank and MMR diversification, all behind one `retrieve()` signat
 
 from __future__ import annotations
 
-import logging
-import threading
-
-from filelock import Timeout
 from langchain_core.documents import Document
 
 from opencite.app import fusion
-from opencite.ingest.bm25 import IN_MEMORY, BM25Index, bm25_dir
-from opencite.ingest.index import OpenIndex, writer_lock
+from opencite.ingest.bm25 import BM25Index, in_step_index
+from opencite.ingest.index import OpenIndex
 from opencite.settings import Settings
-
-log = logging.getLogger(__name__)
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -102,31 +96,6 @@ def diversify(index: OpenIndex, query: str, hits, k: int, lambda_mult: float):
     return [keep[i] for i in picked]
 
 
-_bm25_cache: dict[str, BM25Index] = {}
-_bm25_lock = threading.Lock()
-
-
 def bm25_index(index: OpenIndex, settings: Settings) -> BM25Index:
-    """The BM25 index beside this Chroma collection, kept loaded per process. Missing or
-    behind Chroma: rebuilt from Chroma (and saved, unless an ingest is writing right now —
-    it saves its own at the end — in which case a missing index is built in memory)."""
-    directory = bm25_dir(settings)
-    with _bm25_lock:
-        ix = _bm25_cache.get(str(directory))
-        if ix is None:
-            ix = _bm25_cache[str(directory)] = BM25Index(directory, settings.retrieval.bm25_k1, settings.retrieval.bm25_b)
-        if ix.is_stale(index.collection):
-            lock = writer_lock(settings)
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                if not ix.exists() and ix._version != IN_MEMORY:
-                    log.info("BM25 index missing while an ingest runs: building it in memory")
-                    ix.load_from_chroma(index.collection)
-            else:
-                try:
-                    log.info("BM25 index missing or behind Chroma: rebuilding %s", directory)
-                    ix.rebuild_from_chroma(index.collection)
-                finally:
-                    lock.release()
-        return ix
+    """The BM25 index beside this Chroma collection, in step with it (ingest/bm25.py keeps it)."""
+    return in_step_index(index.collection, settings)

@@ -1,44 +1,58 @@
-"""The BM25 index kept beside Chroma: a persisted bm25s index keyed by chunk id.
+"""The BM25 index kept beside Chroma: SQLite FTS5 over pre-tokenised chunk text, keyed by chunk id.
 
-Chroma stays the source of truth for chunk text and metadata; this index only answers
-"which chunk ids match these words". It lives in `<index_dir>/bm25/<collection>/` as
-immutable version folders (`v-<timestamp>/`: the bm25s matrices, `chunks.jsonl` with id,
-source and text per row, `manifest.json`) plus a `CURRENT` file naming the live version.
-A save writes a new version folder, then replaces `CURRENT` atomically (write temp +
-rename), so a killed ingest leaves the previous version live and nothing half-written is
-ever read. Readers notice a new `CURRENT` and reload.
+Chroma stays the source of truth for chunk text and metadata; this index only answers "which
+chunk ids match these words". It is one SQLite file, `<index_dir>/bm25/<collection>.sqlite3`, in
+WAL mode: one writer at a time (SQLite's own lock), readers never blocked. Every change is a
+transaction, so a process killed mid-write leaves the last committed state, never a torn one.
 
-bm25s cannot add documents to a built index, so every save re-indexes the whole chunk list
-(tokenising ~100k chunks takes seconds); ingest batches its changes and saves once.
+Ranking is FTS5's built-in `bm25()` (Okapi BM25, k1 1.2, b 0.75, as Lucene's defaults). FTS5's
+tokenizer only splits on spaces here: the text stored is already analysed in Python the way bm25s
+analyses it (lower case, English stopwords, Snowball English stemmer via PyStemmer), and queries
+go through the same analyser.
+
+Keeping in step with Chroma (`sync`): the chunk-id sets of both are compared and only the
+difference is written — added chunks fetched from Chroma, vanished ones deleted. A missing index is
+therefore rebuilt whole by the same code path. Ingest writes each page as it stores it
+(`BM25Keeper`, a page listener); readers call `in_step_index`, which checks a cheap change marker
+(Chroma's count, the record manager's count and latest write) and syncs when it moved — the way a
+replica with its own data dir follows an ingest that ran on another host.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import shutil
+import sqlite3
+import threading
 import time
-import uuid
+from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 import bm25s
-import numpy as np
 import Stemmer
-from filelock import FileLock
 
 from opencite.ingest import constants as C
+from opencite.ingest.index import records_marker
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-CURRENT = "CURRENT"
-IN_MEMORY = "<in memory>"  # version name of an index built from Chroma and not saved
-# The tokenizer is part of the index: queries must be tokenised the same way.
+FORMAT_VERSION = 2
+# The analyser is part of the index: queries must be tokenised the same way (recorded in `meta`).
 TOKENIZER = {"stopwords": "en", "stemmer": "english", "lower": True}
+BATCH = 1000  # chunks per transaction and per Chroma get() while syncing
+# A reader checks the change marker at most this share of its time (the check's cost grows with
+# the collection: microseconds at a thousand chunks, tens of milliseconds at a million).
+CHECK_SHARE = 0.02
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_source ON chunks(source);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(tokens, tokenize="unicode61 remove_diacritics 0 tokenchars '_'");
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
 
 
 @dataclass
@@ -52,283 +66,243 @@ class BM25IndexError(RuntimeError):
     pass
 
 
-def bm25_dir(settings) -> Path:
-    return settings.index_dir / "bm25" / settings.chroma.collection
+def bm25_path(settings) -> Path:
+    return settings.index_dir / "bm25" / f"{settings.chroma.collection}.sqlite3"
 
 
+def delete_bm25_index(settings) -> None:
+    """Remove the BM25 file of the configured collection (with SQLite's WAL and shared-memory files)."""
+    path = bm25_path(settings)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        p.unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=1)
 def _stemmer():
     return Stemmer.Stemmer(TOKENIZER["stemmer"])
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    return bm25s.tokenize(
-        texts,
-        lower=TOKENIZER["lower"],
-        stopwords=TOKENIZER["stopwords"],
-        stemmer=_stemmer(),
-        return_ids=False,
-        show_progress=False,
-    )
+    return bm25s.tokenize(texts, lower=TOKENIZER["lower"], stopwords=TOKENIZER["stopwords"], stemmer=_stemmer(),
+                          return_ids=False, show_progress=False)
 
 
-def ids_fingerprint(ids: Iterable[str]) -> str:
-    h = hashlib.sha256()
-    for i in sorted(ids):
-        h.update(i.encode())
-        h.update(b"\0")
-    return h.hexdigest()
+def _batches(items: list, n: int = BATCH):
+    for start in range(0, len(items), n):
+        yield items[start:start + n]
 
 
 class BM25Index:
-    """A BM25 index over chunks, with add / replace-by-source / delete-by-source and an
-    atomic `save()`. Searching reloads when another process saved a newer version."""
+    """Add / replace-by-source / delete, each committed at once; search; `sync` with Chroma."""
 
-    def __init__(self, directory: Path, k1: float = 1.2, b: float = 0.75):
-        # k1/b only apply when (re)indexing; a saved index keeps the ones it was built with.
-        self.directory = Path(directory)
-        self.k1, self.b = k1, b
-        self._version: str | None = None
-        self._chunks: dict[str, Chunk] | None = None  # loaded lazily: only writers need text
-        self._ids: list[str] = []
-        self._retriever: bm25s.BM25 | None = None
-        self._dirty = False
-
-    # -- reading ---------------------------------------------------------------------------
-    def current_version(self) -> str | None:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()  # one connection per index object, shared by threads
+        self.checked_at, self.check_interval = float("-inf"), 0.0
         try:
-            return (self.directory / CURRENT).read_text().strip() or None
-        except FileNotFoundError:
-            return None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            with self._write():
+                for statement in SCHEMA.strip().splitlines():  # executescript would commit
+                    self._conn.execute(statement)
+                meta = dict(self._conn.execute("SELECT key, value FROM meta"))
+                expected = {"format": str(FORMAT_VERSION), "tokenizer": json.dumps(TOKENIZER, sort_keys=True)}
+                if meta and {k: meta.get(k) for k in expected} != expected:
+                    # A derived index from another analyser: empty it; the next sync refills it.
+                    log.warning("BM25 index %s has another format or analyser; rebuilding it from Chroma", self.path)
+                    self._conn.execute("DELETE FROM chunks")
+                    self._conn.execute("DELETE FROM fts")
+                    self._conn.execute("DELETE FROM meta")
+                self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", expected.items())
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from exc
 
-    def exists(self) -> bool:
-        v = self.current_version()
-        return v is not None and (self.directory / v / "manifest.json").exists()
-
-    def manifest(self) -> dict | None:
-        v = self.current_version()
-        if v is None:
-            return None
-        try:
-            return json.loads((self.directory / v / "manifest.json").read_text())
-        except FileNotFoundError:
-            return None
-
-    def _refresh(self) -> None:
-        """Load the live version unless it is the one in memory (or we hold unsaved edits)."""
-        if self._dirty:
-            return
-        for attempt in range(3):
-            v = self.current_version()
-            if v == self._version or (v is None and self._version == IN_MEMORY):
-                return
-            if v is None:
-                self._version, self._ids, self._retriever, self._chunks = None, [], None, None
-                return
-            vdir = self.directory / v
-            try:
-                ids = json.loads((vdir / "ids.json").read_text())
-                retriever = bm25s.BM25.load(str(vdir), mmap=False, show_progress=False) if ids else None
-                break
-            except FileNotFoundError:
-                if attempt < 2 and self.current_version() != v:
-                    continue  # a writer switched versions and removed this one meanwhile
-                raise self._unreadable(vdir, "files missing")
-            except ValueError as exc:
-                raise self._unreadable(vdir, exc) from exc
-        self._version, self._ids, self._retriever, self._chunks = v, ids, retriever, None
-
-    def _unreadable(self, vdir: Path, why) -> BM25IndexError:
+    def _unreadable(self, why) -> BM25IndexError:
         return BM25IndexError(
-            f"The BM25 index in {vdir} is unreadable ({why}). Fix: delete {self.directory}; it is "
-            "rebuilt from Chroma on the next search or ingest."
+            f"The BM25 index {self.path} is unreadable ({why}). Fix: delete {self.path} (and its -wal/-shm "
+            "files); it is rebuilt from Chroma on the next search or ingest."
         )
 
+    @contextmanager
+    def _write(self):
+        """One transaction holding SQLite's write lock from its start (BEGIN IMMEDIATE)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params=()) -> list:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- reading ---------------------------------------------------------------------------
     def __len__(self) -> int:
-        self._refresh()
-        return len(self._chunks) if self._chunks is not None else len(self._ids)
+        return self._read("SELECT COUNT(*) FROM chunks")[0][0]
 
     def ids(self) -> list[str]:
-        self._refresh()
-        return list(self._chunks) if self._chunks is not None else list(self._ids)
+        return [i for (i,) in self._read("SELECT id FROM chunks")]
+
+    def marker(self) -> str | None:
+        rows = self._read("SELECT value FROM meta WHERE key = 'marker'")
+        return rows[0][0] if rows else None
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk id, BM25 score) with score > 0, best first."""
-        if self._dirty:
-            self._rebuild_retriever()
-        self._refresh()
-        if self._retriever is None or not self._ids or k <= 0:
+        terms = sorted(set(tokenize([query])[0]))
+        if not terms or k <= 0:
             return []
-        vocab = self._retriever.vocab_dict
-        tokens = [t for t in tokenize([query])[0] if t in vocab]
-        if not tokens:
-            return []
-        scores = self._retriever.get_scores(tokens)
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        rows = self._read(
+            "SELECT c.id, -f.rank FROM (SELECT rowid, rank FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?) AS f "
+            "JOIN chunks AS c ON c.rowid = f.rowid ORDER BY f.rank", (match, k))
+        return [(i, float(s)) for i, s in rows if s > 0]
 
     # -- writing ---------------------------------------------------------------------------
-    def _load_chunks(self) -> dict[str, Chunk]:
-        if self._chunks is None:
-            self._refresh()
-            chunks: dict[str, Chunk] = {}
-            if self._version is not None:
-                with open(self.directory / self._version / "chunks.jsonl", encoding="utf-8") as f:
-                    for line in f:
-                        row = json.loads(line)
-                        chunks[row["id"]] = Chunk(row["id"], row["source"], row["text"])
-            self._chunks = chunks
-        return self._chunks
+    @staticmethod
+    def _delete(conn, rowids: list[int]) -> None:
+        conn.executemany("DELETE FROM fts WHERE rowid = ?", [(r,) for r in rowids])
+        conn.executemany("DELETE FROM chunks WHERE rowid = ?", [(r,) for r in rowids])
+
+    @staticmethod
+    def _rowids(conn, ids: list[str]) -> list[int]:
+        out: list[int] = []
+        for batch in _batches(ids, 500):
+            marks = ",".join("?" * len(batch))
+            out += [r for (r,) in conn.execute(f"SELECT rowid FROM chunks WHERE id IN ({marks})", batch)]
+        return out
+
+    @classmethod
+    def _insert(cls, conn, chunks: list[Chunk]) -> None:
+        """Add or overwrite chunks by id (inside the caller's transaction)."""
+        cls._delete(conn, cls._rowids(conn, [c.id for c in chunks]))
+        for c, tokens in zip(chunks, tokenize([c.text for c in chunks])):
+            rowid = conn.execute("INSERT INTO chunks(id, source) VALUES (?, ?)", (c.id, c.source)).lastrowid
+            conn.execute("INSERT INTO fts(rowid, tokens) VALUES (?, ?)", (rowid, " ".join(tokens)))
 
     def add(self, chunks: Iterable[Chunk]) -> None:
         """Add or overwrite chunks by id."""
-        store = self._load_chunks()
-        for c in chunks:
-            store[c.id] = c
-        self._dirty = True
+        for batch in _batches(list(chunks)):
+            with self._write() as conn:
+                self._insert(conn, batch)
 
     def delete_ids(self, ids: Iterable[str]) -> int:
-        store = self._load_chunks()
         n = 0
-        for i in ids:
-            if store.pop(i, None) is not None:
-                n += 1
-        self._dirty = self._dirty or n > 0
+        for batch in _batches(list(ids)):
+            with self._write() as conn:
+                rowids = self._rowids(conn, batch)
+                self._delete(conn, rowids)
+                n += len(rowids)
         return n
-
-    def delete_source(self, source: str) -> int:
-        store = self._load_chunks()
-        return self.delete_ids([i for i, c in store.items() if c.source == source])
 
     def replace_source(self, source: str, chunks: Iterable[Chunk]) -> None:
-        """The page `source` now has exactly these chunks."""
-        self.delete_source(source)
-        self.add(chunks)
-        self._dirty = True
+        """The page `source` now has exactly these chunks (none: the page is gone). One transaction."""
+        chunks = list(chunks)
+        with self._write() as conn:
+            self._delete(conn, [r for (r,) in conn.execute("SELECT rowid FROM chunks WHERE source = ?", (source,))])
+            self._insert(conn, chunks)
+
+    def delete_source(self, source: str) -> int:
+        with self._write() as conn:
+            rowids = [r for (r,) in conn.execute("SELECT rowid FROM chunks WHERE source = ?", (source,))]
+            self._delete(conn, rowids)
+        return len(rowids)
 
     def clear(self) -> None:
-        self._chunks = {}
-        self._dirty = True
-
-    def _rebuild_retriever(self) -> None:
-        store = self._load_chunks()
-        self._ids = list(store)
-        if self._ids:
-            retriever = bm25s.BM25(k1=self.k1, b=self.b)
-            retriever.index(tokenize([c.text for c in store.values()]), show_progress=False)
-            self._retriever = retriever
-        else:
-            self._retriever = None
-
-    def save(self, reindex: bool = True) -> None:
-        """Write a new version, switch CURRENT to it atomically, drop older versions."""
-        if reindex:
-            self._rebuild_retriever()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.directory) + ".lock"):
-            version = f"v-{time.time_ns()}-{uuid.uuid4().hex[:6]}"
-            tmp = self.directory / f".tmp-{version}"
-            tmp.mkdir()
-            try:
-                store = self._chunks or {}
-                with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-                    for c in store.values():
-                        f.write(json.dumps({"id": c.id, "source": c.source, "text": c.text}) + "\n")
-                (tmp / "ids.json").write_text(json.dumps(self._ids))
-                if self._retriever is not None:
-                    self._retriever.save(str(tmp), show_progress=False)
-                manifest = {
-                    "format": FORMAT_VERSION,
-                    "count": len(self._ids),
-                    "ids_sha256": ids_fingerprint(self._ids),
-                    "tokenizer": TOKENIZER,
-                    "k1": self.k1,
-                    "b": self.b,
-                }
-                (tmp / "manifest.json").write_text(json.dumps(manifest))
-                _fsync_dir(tmp)
-                os.replace(tmp, self.directory / version)
-                pointer = self.directory / f".{CURRENT}.{uuid.uuid4().hex[:6]}"
-                pointer.write_text(version)
-                os.replace(pointer, self.directory / CURRENT)
-                _fsync_dir(self.directory)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            self._version, self._dirty = version, False
-            self._drop_old_versions(keep=version)
-
-    def _drop_old_versions(self, keep: str) -> None:
-        for p in self.directory.iterdir():
-            if p.is_dir() and p.name != keep and (p.name.startswith("v-") or p.name.startswith(".tmp-")):
-                shutil.rmtree(p, ignore_errors=True)
+        with self._write() as conn:
+            conn.execute("DELETE FROM chunks")
+            conn.execute("DELETE FROM fts")
+            conn.execute("DELETE FROM meta WHERE key = 'marker'")
 
     # -- keeping in step with Chroma -------------------------------------------------------
-    def load_from_chroma(self, collection, batch_size: int = 5000) -> int:
-        """Like `rebuild_from_chroma` but in memory only (for a reader while a writer works)."""
-        chunks: dict[str, Chunk] = {}
-        total = collection.count()
-        for offset in range(0, total, batch_size):
-            got = collection.get(include=["documents", "metadatas"], limit=batch_size, offset=offset)
-            for i, text, meta in zip(got["ids"], got["documents"], got["metadatas"]):
-                chunks[i] = Chunk(i, str((meta or {}).get(C.SOURCE, "")), text or "")
-        self._chunks = chunks
-        self._rebuild_retriever()
-        # Not saved: the next CURRENT written by anyone replaces this in-memory copy.
-        self._dirty, self._version = False, IN_MEMORY
-        return len(chunks)
+    def sync(self, collection, marker: str | None = None) -> dict[str, int]:
+        """Make the chunk ids equal to the collection's by writing only the difference; record
+        `marker` (the change marker read before the sync) when done.
 
-    def rebuild_from_chroma(self, collection, batch_size: int = 5000) -> int:
-        """Replace the whole index with the chunks stored in a Chroma collection; returns count."""
-        n = self.load_from_chroma(collection, batch_size)
-        self.save(reindex=False)
-        return n
+        Our ids are listed before Chroma's, and each batch fetches its chunks from Chroma inside
+        its own write transaction: an ingest writes Chroma first and this index second, so a page
+        it changes meanwhile is either seen here or rewritten by it after this batch commits."""
+        mine = set(self.ids())
+        theirs = set(collection.get(include=[])["ids"])
+        extra, missing = sorted(mine - theirs), sorted(theirs - mine)
+        self.delete_ids(extra)
+        for batch in _batches(missing):
+            with self._write() as conn:
+                got = collection.get(ids=batch, include=["documents", "metadatas"])
+                self._insert(conn, [Chunk(i, str((m or {}).get(C.SOURCE, "")), t or "")
+                                    for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])])
+        if marker is not None:
+            with self._write() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('marker', ?)", (marker,))
+        return {"added": len(missing), "removed": len(extra)}
 
-    def is_stale(self, collection, deep: bool = False) -> bool:
-        """Missing, or its chunk count differs from Chroma's. deep=True also compares the id
-        sets (chunk ids hash the chunk's content, so this catches edits too)."""
-        m = self.manifest()
-        if m is None or m.get("format") != FORMAT_VERSION or m.get("count") != collection.count():
-            return True
-        if deep:
-            return m.get("ids_sha256") != ids_fingerprint(collection.get(include=[])["ids"])
-        return False
+
+def change_marker(collection, settings) -> str:
+    """Moves whenever chunks are added to or removed from the collection: Chroma's count, and the
+    record manager's count and latest write (a page replaced by one of equal size moves that)."""
+    return json.dumps([collection.count(), records_marker(settings)])
+
+
+_readers: dict[Path, BM25Index] = {}
+_readers_lock = threading.Lock()
+
+
+def in_step_index(collection, settings) -> BM25Index:
+    """The BM25 index beside this collection for a reader, kept open per process and brought in
+    step when the change marker moved (built whole when missing). Never waits for an ingest: SQLite
+    serialises the writes of both."""
+    path = bm25_path(settings)
+    with _readers_lock:
+        ix = _readers.get(path)
+        if ix is None or not path.exists():  # first use, or the file was deleted under us
+            if ix is not None:
+                ix.close()
+            ix = _readers[path] = BM25Index(path)
+        now = time.monotonic()
+        if now - ix.checked_at >= ix.check_interval:
+            marker = change_marker(collection, settings)
+            if marker != ix.marker():
+                changed = ix.sync(collection, marker)
+                log.info("BM25 index %s brought in step with Chroma: %s", path, changed)
+            ix.checked_at = time.monotonic()
+            ix.check_interval = (ix.checked_at - now) / CHECK_SHARE
+        return ix
 
 
 class BM25Keeper:
-    """The ingest hook: a page listener that keeps the BM25 index in step with Chroma during a
-    run, saved once at the end (`finish`). A run that dies before `finish` leaves the BM25
-    index behind Chroma; the next run (or the next search) sees it is stale and rebuilds."""
+    """The ingest hook: a page listener that writes each page's chunks into the BM25 index as the
+    pipeline stores them in Chroma. It starts by syncing with Chroma (repairing what a killed run
+    left, building a missing index) and ends by syncing again and recording the change marker, so
+    readers see nothing to catch up on."""
 
     def __init__(self, settings, idx, reindex: bool = False):
-        self.idx = idx
-        self.index = BM25Index(bm25_dir(settings), settings.retrieval.bm25_k1, settings.retrieval.bm25_b)
+        self.settings, self.idx = settings, idx
+        self.index = BM25Index(bm25_path(settings))
         if reindex:
             self.index.clear()
-        elif self.index.is_stale(idx.collection, deep=True):
-            self.index.rebuild_from_chroma(idx.collection)
+        changed = self.index.sync(idx.collection)
+        if any(changed.values()):
+            log.info("BM25 index behind Chroma at the start of the run; brought in step: %s", changed)
 
     def __call__(self, source: str, chunks) -> None:
         self.index.replace_source(source, [Chunk(str(d.id), source, d.page_content) for d in chunks])
 
     def finish(self) -> None:
-        if self.index._dirty:
-            self.index.save()
-        if self.index.is_stale(self.idx.collection):
-            # Chroma holds chunks no listener reported (written by other means): trust Chroma.
-            log.warning("BM25 index out of step with Chroma after ingest; rebuilding it from Chroma")
-            self.index.rebuild_from_chroma(self.idx.collection)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        marker = change_marker(self.idx.collection, self.settings)
+        changed = self.index.sync(self.idx.collection, marker)
+        if any(changed.values()):
+            # Chroma holds chunks no listener reported (written by other means): Chroma wins.
+            log.warning("BM25 index out of step with Chroma after ingest; brought in step: %s", changed)
+        self.index.close()

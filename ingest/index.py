@@ -8,6 +8,8 @@ it, and opening it with another model is refused rather than silently mixing vec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urlparse
 
 import chromadb
@@ -16,6 +18,8 @@ from filelock import FileLock, Timeout
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
 from langchain_huggingface import HuggingFaceEmbeddings
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from opencite.ingest import constants as C
 from opencite.ingest.embeddings import LazyEmbeddings, embedding_dimension
@@ -71,6 +75,28 @@ class OpenIndex:
 def record_namespace(settings: Settings) -> str:
     """The record manager's namespace of the configured collection (the registry uses it too)."""
     return f"chroma/{settings.chroma.collection}"
+
+
+@lru_cache(maxsize=8)
+def _records_engine(url: str):
+    return create_engine(url)
+
+
+def records_marker(settings: Settings) -> list | None:
+    """(count, latest write) of the collection's records in the record manager: moves with every
+    page an ingest stores or deletes, on whichever host it ran. None while there are no records."""
+    url = make_url(settings.record_manager_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return None  # connecting would create the file
+    try:
+        with _records_engine(settings.record_manager_url).connect() as conn:
+            count, latest = conn.execute(
+                text("SELECT COUNT(*), MAX(updated_at) FROM upsertion_record WHERE namespace = :ns"),
+                {"ns": record_namespace(settings)},
+            ).one()
+    except (OperationalError, ProgrammingError):  # no records table yet (nothing ingested)
+        return None
+    return [count, latest]
 
 
 def chroma_client(settings: Settings) -> chromadb.ClientAPI:

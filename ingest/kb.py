@@ -123,7 +123,7 @@ def create(settings: Settings, name: str) -> KnowledgeBase:
 def delete(settings: Settings, name: str) -> KnowledgeBase:
     """Remove the KB's collection, records, registry rows, BM25 index, lock and folder — and
     nothing of any other KB. Refused while an ingest writes to it."""
-    from opencite.ingest.bm25 import bm25_dir
+    from opencite.ingest.bm25 import delete_bm25_index
 
     validate_name(name)
     if name == DEFAULT_KB:
@@ -141,7 +141,7 @@ def delete(settings: Settings, name: str) -> KnowledgeBase:
         drop_index(kb_set)
         if kb_set.index_dir.exists():
             Registry(kb_set.record_manager_url, record_namespace(kb_set)).clear()
-        shutil.rmtree(bm25_dir(kb_set), ignore_errors=True)
+        delete_bm25_index(kb_set)
         shutil.rmtree(kbs_dir(settings) / name)
     finally:
         lock.release()

@@ -95,7 +95,7 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
             registry.clear()
         repaired = reconcile(idx, registry)
         report = IngestReport(repaired=repaired)
-        # The BM25 index beside Chroma follows every page change; saved once at the end.
+        # The BM25 index beside Chroma follows every page change as it is stored (a page listener).
         bm25 = BM25Keeper(settings, idx, reindex=reindex)
         listeners = [*listeners, bm25]
         known = registry.by_requested()

@@ -2,7 +2,7 @@
 
 Every component reads its section from here. Values come, highest first, from keyword
 arguments, `OPENCITE_*` environment variables (nested with `__`, e.g.
-`OPENCITE_LLM__BASE_URL`), a `.env` file in the working directory, then the defaults below.
+`OPENCITE_LLM__BASE_URL`), `.env.local` then `.env` in the working directory, then the defaults below.
 """
 
 from __future__ import annotations
@@ -163,8 +163,6 @@ class RetrievalSettings(BaseModel):
     # normalised per list (min-max or z-score). See README "Retrieval modes" for measured choices.
     fusion: Literal["rrf", "minmax", "zscore"] = "zscore"
     mmr_lambda: float = Field(0.5, ge=0, le=1)  # 1 = relevance only, 0 = diversity only
-    bm25_k1: float = Field(1.2, gt=0)
-    bm25_b: float = Field(0.75, ge=0, le=1)
     reranker_device: str = "cpu"
     rerank_candidates: int = Field(30, ge=1)  # the reranker scores this many of the best hits
 
@@ -180,6 +178,8 @@ class ApiSettings(BaseModel):
     max_request_bytes: int = Field(1_000_000, ge=1024)
     # Beyond this many answers in flight the API answers 429 instead of queueing without bound.
     max_concurrent_generations: int = Field(64, ge=1)
+    # "json": one JSON object per log line (for log shippers); "text" for people.
+    log_format: Literal["text", "json"] = "text"
 
 
 class UiSettings(BaseModel):
@@ -217,7 +217,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPENCITE_",
         env_nested_delimiter="__",
-        env_file=".env",
+        # .env is committed (compose's default profile); .env.local (git-ignored) overrides it.
+        env_file=(".env", ".env.local"),
         env_file_encoding="utf-8",
         extra="ignore",
     )
@@ -250,6 +251,11 @@ class Settings(BaseSettings):
     @property
     def runtime_dir(self) -> Path:
         return self.data_dir / "runtime"
+
+    @property
+    def feedback_path(self) -> Path:
+        """The web chat's 👍/👎 records (one JSON object per line); `opencite feedback export` reads it."""
+        return self.runtime_dir / "feedback.jsonl"
 
 
 @lru_cache

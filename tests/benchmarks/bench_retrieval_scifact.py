@@ -82,9 +82,8 @@ def dense_rankings(model: str, corpus, queries, depth: int, cache: Path, precisi
 
 def bm25_rankings(corpus, queries, depth: int):
     with tempfile.TemporaryDirectory() as tmp:
-        ix = BM25Index(Path(tmp))
+        ix = BM25Index(Path(tmp) / "bm25.sqlite3")
         ix.add(Chunk(d["_id"], d["_id"], (d.get("title", "") + " " + d["text"]).strip()) for d in corpus)
-        ix.save()
         return {q: ix.search(text, depth) for q, text in queries.items()}
 
 

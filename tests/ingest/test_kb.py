@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from opencite.cli import app
 from opencite.ingest import kb
-from opencite.ingest.bm25 import bm25_dir
+from opencite.ingest.bm25 import bm25_path
 from opencite.ingest.index import open_index
 from opencite.settings import get_settings
 from tests.ingest.pages import article
@@ -77,11 +77,11 @@ def test_two_kbs_ingest_apart_and_deleting_one_leaves_the_other(run, site, setti
     assert listed["animals"]["pages"] == 1 and listed["animals"]["chunks"] >= 1
     # The BM25 index follows the KB too.
     space_settings = kb.kb_settings(settings, "space")
-    assert bm25_dir(space_settings).is_dir()
+    assert bm25_path(space_settings).exists()
 
     deleted = run("kb", "delete", "space", "--yes")
     assert deleted.exit_code == 0, deleted.output
-    assert not bm25_dir(space_settings).exists()
+    assert not bm25_path(space_settings).exists()
     assert not (settings.data_dir / "kbs" / "space").exists()
     gone = run("sources", "--kb", "space")
     assert gone.exit_code == 2 and "no knowledge base 'space'" in gone.output
@@ -91,7 +91,7 @@ def test_two_kbs_ingest_apart_and_deleting_one_leaves_the_other(run, site, setti
     assert chunk_sources(settings, "space") == set()
     # The others are intact, and an unchanged re-run of them embeds nothing.
     assert chunk_sources(settings, "animals") == {a} and chunk_sources(settings, "default") == {d}
-    assert bm25_dir(kb.kb_settings(settings, "animals")).is_dir()
+    assert bm25_path(kb.kb_settings(settings, "animals")).exists()
     rerun = run("ingest", "--kb", "animals", a)
     assert rerun.exit_code == 0 and "unchanged" in rerun.output
     refused = run("kb", "delete", "default", "--yes")

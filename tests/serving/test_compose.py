@@ -15,6 +15,7 @@ from tests.serving.test_vllm_command import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = {"gpu": "vllm", "cpu": "cpu-llm", "tgi": "tgi"}
+EMPTY_ENV = ROOT / "tests" / "fixtures" / "empty.env"
 
 if shutil.which("docker-compose") is None:
     if os.environ.get("CI"):
@@ -22,11 +23,15 @@ if shutil.which("docker-compose") is None:
     pytest.skip("docker-compose is not installed (apt-get install -y docker-compose)", allow_module_level=True)
 
 
-def config(*profiles: str) -> dict:
+def config(*profiles: str, committed_env: bool = False) -> dict:
+    """The resolved compose file. Without `committed_env`, the project's .env is replaced by an empty
+    one: the compose file's own defaults must make it valid, and the .env's COMPOSE_PROFILES would
+    add its profile to the ones asked for."""
     args = ["docker-compose", "-f", str(ROOT / "docker-compose.yml")]
+    if not committed_env:
+        args += ["--env-file", str(EMPTY_ENV)]
     for p in profiles:
         args += ["--profile", p]
-    # No .env of a developer's: the file's own defaults must make it valid.
     env = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROFILES", "COMPOSE_FILE")}
     proc = subprocess.run(args + ["config"], cwd=ROOT / "tests", env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -76,3 +81,24 @@ def test_tgi_profile_uses_tgi_messages_api_image_and_chroma_official_image():
     assert cfg["services"]["tgi"]["image"].startswith("ghcr.io/huggingface/text-generation-inference")
     assert cfg["services"]["chroma"]["image"].startswith("chromadb/chroma")
     assert cfg["services"]["chroma"]["volumes"]
+
+
+def test_no_profile_starts_a_working_cpu_stack_from_the_committed_env():
+    """`docker compose up` with nothing set: the committed .env picks the CPU engine and names its model."""
+    import tomllib
+
+    cfg = config(committed_env=True)
+    services = active(cfg, set(dotenv()["COMPOSE_PROFILES"].split(",")))
+    llms = [n for n, s in services.items() if "llm" in (s.get("networks", {}).get("default") or {}).get("aliases", [])]
+    assert llms == ["cpu-llm"]
+    assert {"chroma", "api", "ui"} <= set(services) and "ingest" not in services
+    command = services["cpu-llm"]["command"]
+    preset = tomllib.loads((ROOT / "serving" / "presets.toml").read_text())[command[command.index("--preset") + 1]]
+    env = services["api"]["environment"]
+    assert env["OPENCITE_LLM__MODEL"] == preset["model"]  # what transformers serve calls it
+    assert int(env["OPENCITE_LLM__CONTEXT_WINDOW"]) <= preset["context_window"]
+
+
+def dotenv() -> dict:
+    lines = (ROOT / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
