@@ -4,7 +4,10 @@ import them from opencite.app.chain)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from opencite.app.attribution import Attribution
 
 
 @dataclass
@@ -30,6 +33,9 @@ class RagAnswer:
     error_kind: str | None = None  # llm_unavailable | llm_error | empty_index | context_overflow
     usage: dict | None = None
     timings: dict | None = None
+    # Each sentence checked against the sources (None when OPENCITE_ATTRIBUTION__MODE=off or
+    # the answer failed); `answer` and `cited` already follow its mode.
+    attribution: "Attribution | None" = None
 
 
 @dataclass

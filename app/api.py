@@ -25,9 +25,9 @@ from opencite.app.api_keys import ALL_KBS, load_keyring
 from opencite.app.api_metrics import ApiMetrics, RequestObserver
 from opencite.app.api_models import KbModels
 from opencite.app.api_schemas import ChatCompletionRequest
-from opencite.app.api_stream import (GenerationStats, chain_error, finish_reason_of, index_failure,
-                                     index_unavailable, source_headers, source_json, stream_completion,
-                                     usage_of)
+from opencite.app.api_stream import (GenerationStats, attribution_fields, chain_error, finish_reason_of,
+                                     index_failure, index_unavailable, source_headers, source_json,
+                                     stream_completion, usage_of)
 from opencite.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default") -> FastAPI:
@@ -156,6 +156,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         if answer.error:
             raise chain_error(answer.error_kind, answer.error)
         usage = usage_of(answer, None)
+        annotations, attributions = attribution_fields(answer)
         return JSONResponse(
             {
                 "id": completion_id,
@@ -164,7 +165,8 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
                 "model": body.model,
                 "choices": [{
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer.answer, "refusal": None},
+                    "message": {"role": "assistant", "content": answer.answer, "refusal": None,
+                                "annotations": annotations},
                     "logprobs": None,
                     "finish_reason": finish_reason_of(usage, options.get("max_tokens")),
                 }],
@@ -173,6 +175,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
                 "citations": [source_json(s) for s in answer.cited],
                 "sources": [source_json(s) for s in answer.sources],
                 "standalone_question": answer.standalone_question,
+                "attributions": attributions,
             },
             headers=source_headers(answer.sources),
         )

@@ -87,6 +87,7 @@ async def stream_completion(app: FastAPI, chain, model: str, messages, options, 
     async def sse():
         finished = False
         n_tokens = 0
+        sent: list[str] = []
         try:
             yield chunk({"role": "assistant", "content": ""})
 
@@ -100,6 +101,7 @@ async def stream_completion(app: FastAPI, chain, model: str, messages, options, 
                 if hasattr(event, "text"):
                     if event.text:
                         n_tokens += 1
+                        sent.append(event.text)
                         yield chunk({"content": event.text})
                 elif is_error(event):
                     on_answer(None)
@@ -112,9 +114,12 @@ async def stream_completion(app: FastAPI, chain, model: str, messages, options, 
                     answer = event.answer
                     on_answer(answer)
                     usage = usage_of(answer, n_tokens)
+                    annotations, attributions = attribution_fields(answer, "".join(sent))
                     citations = {"citations": [source_json(s) for s in answer.cited],
-                                 "sources": [source_json(s) for s in answer.sources]}
-                    yield chunk({}, finish_reason_of(usage, max_tokens), **citations)
+                                 "sources": [source_json(s) for s in answer.sources],
+                                 "attributions": attributions}
+                    delta = {"annotations": annotations} if annotations else {}
+                    yield chunk(delta, finish_reason_of(usage, max_tokens), **citations)
                     if include_usage:
                         body = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
                                 "model": model, "system_fingerprint": None, "choices": [], "usage": usage,
@@ -150,6 +155,22 @@ def chain_error(kind: str | None, message: str) -> APIError:
 def source_json(s) -> dict:
     return {"n": s.n, "title": s.title, "url": s.url, "snippet": s.snippet, "score": float(s.score),
             "heading_path": getattr(s, "heading_path", ""), "chunk_id": getattr(s, "chunk_id", "")}
+
+
+
+def attribution_fields(answer, streamed: str | None = None) -> tuple[list[dict], dict | None]:
+    """OpenAI `url_citation` annotations and the `attributions` extension of an answer (none
+    when attribution is off). For a stream, annotation spans index the text it sent."""
+    from opencite.app.attribution import annotations, attributions_json
+
+    if answer.attribution is None:
+        return [], None
+    if streamed is None:
+        notes = annotations(answer.attribution, answer.sources)
+    else:  # the chain's answer is the streamed text stripped
+        notes = annotations(answer.attribution, answer.sources, written=True,
+                            offset=len(streamed) - len(streamed.lstrip()))
+    return notes, attributions_json(answer.attribution, answer.sources)
 
 
 

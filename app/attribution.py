@@ -66,6 +66,8 @@ class SentenceAttribution:
     original_markers: list[int]  # as the LLM wrote them
     score: float  # best support over all sources
     evidence: list[Evidence] = field(default_factory=list)  # cited and best sources
+    written_start: int = 0  # offsets in the answer as the LLM wrote it (what a stream sent)
+    written_end: int = 0
 
     def quote_for(self, n: int) -> Evidence | None:
         return next((e for e in self.evidence if e.n == n and e.supports), None)
@@ -150,7 +152,8 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
     for (sentence, outcome, markers, score, evidence), (start, end) in zip(results, spans):
         written = [n for n in sentence.markers if n in by_n]
         out.append(SentenceAttribution(start, end, text[start:end], outcome,
-                                       markers if settings.mode == "repair" else written, written, score, evidence))
+                                       markers if settings.mode == "repair" else written, written, score, evidence,
+                                       sentence.start, sentence.end))
     counts = {o: sum(1 for s in out if s.outcome == o) for o in OUTCOMES}
     return Attribution(settings.mode, text, out, counts, time.perf_counter() - t0)
 
@@ -247,16 +250,20 @@ def _with_markers(text: str, markers: list[int]) -> str:
     return f"{bare} {tag}"
 
 
-def annotations(attribution: Attribution, sources: list[Source]) -> list[dict]:
-    """OpenAI `url_citation` annotations: one per cited span, its URL opening the quote."""
+def annotations(attribution: Attribution, sources: list[Source], *, written: bool = False,
+                offset: int = 0) -> list[dict]:
+    """OpenAI `url_citation` annotations: one per cited span, its URL opening the quote. Spans
+    index the attributed text, or with `written=True` the text as the LLM wrote it (+ offset),
+    which is what a stream sent."""
     by_n = {s.n: s for s in sources}
     out = []
     for s in attribution.sentences:
+        start, end = (s.written_start, s.written_end) if written else (s.start, s.end)
         for n in s.markers:
             src = by_n[n]
             ev = s.quote_for(n)
             out.append({"type": "url_citation", "url_citation": {
-                "start_index": s.start, "end_index": s.end,
+                "start_index": start + offset, "end_index": end + offset,
                 "url": fragment_url(src.url, ev.quote, src.snippet) if ev else src.url,
                 "title": src.title}})
     return out
