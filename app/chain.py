@@ -272,7 +272,7 @@ class RagChain:
 
     def _fit_prompt(self, run: _Run, hits) -> str | None:
         max_tokens = int(run.llm_options.get("max_tokens") or self.settings.llm.max_tokens)
-        fitted = fit_prompt(run.standalone, [_source(n, d, sc) for n, (d, sc) in enumerate(hits, 1)],
+        fitted = fit_prompt(run.standalone, numbered_sources(hits),
                             self.counter(), self.context_window(), max_tokens)
         run.sources, run.prompt = fitted.sources, fitted.prompt
         return fitted.overflow
@@ -372,6 +372,12 @@ def _drive_blocking(steps: AsyncIterator[Event]) -> Iterator[Event]:
             yield event
     finally:
         step(steps.aclose())
+
+
+def numbered_sources(hits) -> list[Source]:
+    """Retrieval hits `(document, score)` as the chain's sources, numbered from 1 in rank order
+    (the numbers of the `[n]` markers)."""
+    return [_source(n, doc, score) for n, (doc, score) in enumerate(hits, start=1)]
 
 
 def _source(n: int, doc, score: float) -> Source:
