@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
+import openai
 from langchain_core.language_models import BaseChatModel
 
 from opencite.app import attribution, prompts
@@ -37,7 +38,7 @@ CHAIN_OPTIONS = ("k", "retrieval_mode", "condense")
 
 @dataclass
 class _Run:
-    """One request's state, shared by the sync and async paths."""
+    """One request's state as it goes through the chain's steps."""
 
     question: str
     history: list[dict]
@@ -167,54 +168,42 @@ class RagChain:
         raise RuntimeError("the chain ended without an answer")  # unreachable
 
     def stream(self, messages: list[dict], **options) -> Iterator[Event]:
-        run = self._start(messages, options)
-        if run.history and run.options.get("condense", True):
-            try:
-                reply = self._bound(run, streaming=False).invoke(
-                    prompts.condense_messages(run.history, run.question))
-                run.standalone = prompts.parse_condensed(reply.content, run.question)
-            except Exception:  # the answer call reports the LLM failure, with sources
-                run.standalone = run.question
-        yield from self._retrieve_and_prompt(run)
-        if run.finished:
-            return
-        try:
-            for chunk in self._bound(run).stream(run.prompt):
-                yield from run.tokens(chunk)
-            yield from run.flush()
-            self._check_complete(run)
-        except Exception as exc:
-            yield from run.flush()
-            yield self._llm_failure(run, exc)
-        yield DoneEvent(self.attribute(run.done().answer))
+        return _drive_blocking(self._steps(self._start(messages, options), _BlockingIO()))
 
-    async def astream(self, messages: list[dict], **options) -> AsyncIterator[Event]:
-        run = self._start(messages, options)
+    def astream(self, messages: list[dict], **options) -> AsyncIterator[Event]:
+        return self._steps(self._start(messages, options), _AsyncIO())
+
+    async def _steps(self, run: _Run, io: "_BlockingIO | _AsyncIO") -> AsyncIterator[Event]:
+        """The chain's steps, written once: condense → retrieve + prompt → generate → done.
+
+        `io` performs the LLM calls and the blocking retrieval: natively async for `astream`,
+        plain blocking calls (that never suspend) for `stream`. The last line is the single place
+        the final answer and its sources are made (`run.done()`, then `attribute`)."""
         if run.history and run.options.get("condense", True):
+            condense = prompts.condense_messages(run.history, run.question)
             try:
-                reply = await self._bound(run, streaming=False).ainvoke(
-                    prompts.condense_messages(run.history, run.question))
+                reply = await io.invoke(self._bound(run, streaming=False), condense, "condense")
                 run.standalone = prompts.parse_condensed(reply.content, run.question)
-            except Exception:
+            except openai.APIError:  # the answer call then reports the LLM failure, with sources
                 run.standalone = run.question
-        # Embedding + Chroma are blocking: keep them off the event loop.
-        for event in await asyncio.to_thread(lambda: list(self._retrieve_and_prompt(run))):
+        # Embedding + Chroma are blocking: the async path keeps them off the event loop.
+        for event in await io.blocking(lambda: list(self._retrieve_and_prompt(run))):
             yield event
         if run.finished:
             return
         try:
-            async for chunk in self._bound(run).astream(run.prompt):
+            async for chunk in io.stream(self._bound(run), run.prompt, "generate"):
                 for event in run.tokens(chunk):
                     yield event
             for event in run.flush():
                 yield event
             self._check_complete(run)
-        except Exception as exc:
+        except Exception as exc:  # any LLM failure becomes an ErrorEvent, sources kept
             for event in run.flush():
                 yield event
             yield self._llm_failure(run, exc)
-        # Scoring embeds sentences: blocking, so off the event loop like retrieval.
-        yield DoneEvent(await asyncio.to_thread(self.attribute, run.done().answer))
+        # The final answer with its sources, attributed (scoring embeds sentences: blocking).
+        yield DoneEvent(await io.blocking(lambda: self.attribute(run.done().answer)))
 
     def prepare(self, messages: list[dict], **options) -> tuple[list[Source], list[dict]]:
         """What would be sent to the LLM for a question (no condense, no LLM call): the
@@ -292,8 +281,6 @@ class RagChain:
             raise _StreamCut("the answer stream ended before the LLM finished (connection dropped)")
 
     def _llm_failure(self, run: _Run, exc: Exception) -> ErrorEvent:
-        import openai
-
         where = f"{self.endpoint.base_url} (model {self.endpoint.model})" if self._endpoint else "the LLM"
         if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
             return run.fail("llm_unavailable", (
@@ -312,6 +299,66 @@ class RagChain:
 
 class _StreamCut(RuntimeError):
     pass
+
+
+class _AsyncIO:
+    """The chain's I/O on the event loop."""
+
+    @staticmethod
+    async def invoke(llm, messages, step: str):
+        return await llm.ainvoke(messages, config={"run_name": step})
+
+    @staticmethod
+    def stream(llm, messages, step: str):
+        return llm.astream(messages, config={"run_name": step})
+
+    @staticmethod
+    async def blocking(work):
+        return await asyncio.to_thread(work)
+
+
+class _BlockingIO:
+    """The same I/O as blocking calls: its coroutines finish without ever suspending, so
+    `_drive_blocking` runs the steps with no event loop (and the sync LLM client)."""
+
+    @staticmethod
+    async def invoke(llm, messages, step: str):
+        return llm.invoke(messages, config={"run_name": step})
+
+    @staticmethod
+    async def stream(llm, messages, step: str):
+        chunks = llm.stream(messages, config={"run_name": step})
+        try:
+            for chunk in chunks:
+                yield chunk
+        finally:
+            chunks.close()  # an early stop closes the LLM request
+
+    @staticmethod
+    async def blocking(work):
+        return work()
+
+
+def _drive_blocking(steps: AsyncIterator[Event]) -> Iterator[Event]:
+    """Iterate an async generator whose awaits never suspend (`_BlockingIO`), without a loop."""
+
+    def step(awaitable):
+        try:
+            awaitable.send(None)
+        except StopIteration as done:
+            return done.value
+        awaitable.close()
+        raise RuntimeError("a blocking chain step suspended: it awaited real async I/O")
+
+    try:
+        while True:
+            try:
+                event = step(steps.__anext__())
+            except StopAsyncIteration:
+                return
+            yield event
+    finally:
+        step(steps.aclose())
 
 
 def _source(n: int, doc, score: float) -> Source:

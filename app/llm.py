@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+import openai
 from langchain_openai import ChatOpenAI
 
 from opencite.settings import Settings
@@ -70,6 +71,9 @@ def chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
         timeout=settings.llm.timeout,
         max_retries=settings.llm.max_retries,
         stream_usage=True,
+        # Its own async connection pool: LangChain's default is shared process-wide, and a pool
+        # used under one event loop fails under the next (two asyncio.run, or a test after a test).
+        http_async_client=openai.DefaultAsyncHttpxClient(),
     )
 
 

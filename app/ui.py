@@ -16,7 +16,7 @@ import streamlit as st
 from opencite.app.chain import DoneEvent, ErrorEvent, RagChain, SourcesEvent, TokenEvent
 from opencite.app.llm import model_status
 from opencite.app.ui_cards import answer_markdown, attribution_caption, source_cards
-from opencite.app.ui_render import answer_record, escape_md, save_feedback
+from opencite.app.ui_render import NOTE_MAX_CHARS, answer_record, escape_md, save_feedback
 from opencite.ingest import kb as kbs
 from opencite.settings import get_settings
 
@@ -49,11 +49,7 @@ def endpoint_status(base_url: str, api_key: str, model: str) -> tuple[bool, str]
     return model_status(Endpoint(base_url, api_key, model, 0))
 
 
-def feedback_path():
-    return get_settings().runtime_dir / "feedback.jsonl"
-
-
-def on_feedback(message_id: str) -> None:
+def on_feedback(message_id: str, with_note: bool = False) -> None:
     value = st.session_state.get(f"fb-{message_id}")
     if value is None:
         return
@@ -61,9 +57,18 @@ def on_feedback(message_id: str) -> None:
     if record is None:
         return
     chain = get_chain(record.get("kb") or current_kb())
-    save_feedback(feedback_path(), record, "up" if value == 1 else "down",
-                  endpoint=chain.endpoint.base_url, model=chain.endpoint.model)
-    st.toast("Thanks, feedback saved.")
+    note = st.session_state.get(f"note-{message_id}", "") if with_note else ""
+    save_feedback(get_settings().feedback_path, record, "up" if value == 1 else "down",
+                  endpoint=chain.endpoint.base_url, model=chain.endpoint.model, note=note)
+    st.toast("Thanks, note saved." if note else "Thanks, feedback saved.")
+
+
+def note_form(message_id: str) -> None:
+    """After a 👎: one line on what was wrong; it travels into `opencite feedback export`."""
+    with st.form(f"noteform-{message_id}", border=False, enter_to_submit=True):
+        st.text_input("What was wrong? (optional)", key=f"note-{message_id}", max_chars=NOTE_MAX_CHARS,
+                      placeholder="e.g. wrong page cited, outdated, missed the question")
+        st.form_submit_button("Send note", on_click=on_feedback, args=(message_id, True))
 
 
 def kb_picker() -> str:
@@ -121,6 +126,8 @@ def show_message(record: dict) -> None:
             st.caption(f"{record['dropped_markers']} citation marker(s) pointing to no source were removed.")
         source_cards(message_id, record)
         st.feedback("thumbs", key=f"fb-{message_id}", on_change=on_feedback, args=(message_id,))
+        if st.session_state.get(f"fb-{message_id}") == 0:
+            note_form(message_id)
 
 
 def ask(chain: RagChain, question: str, k: int, temperature: float, mode: str) -> None:

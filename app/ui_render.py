@@ -20,6 +20,7 @@ from opencite.app.chain import RagAnswer, Source
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&$=:])")
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 _write_lock = threading.Lock()
+NOTE_MAX_CHARS = 500
 
 
 def escape_md(text: str) -> str:
@@ -103,8 +104,10 @@ def sources_of(record: dict) -> list[Source]:
     return [Source(**s) for s in record.get("sources") or []]
 
 
-def save_feedback(path: Path, record: dict, rating: str, *, endpoint: str = "", model: str = "") -> dict:
-    """Append one feedback line (question, answer, sources, rating) to a JSONL file."""
+def save_feedback(path: Path, record: dict, rating: str, *, endpoint: str = "", model: str = "",
+                  note: str = "") -> dict:
+    """Append one feedback line (question, answer, sources, rating, note) to a JSONL file. A later
+    line for the same message supersedes it (`opencite feedback export` keeps the last)."""
     line = {
         "time": datetime.now(timezone.utc).isoformat(),
         "rating": rating,  # "up" | "down"
@@ -118,6 +121,7 @@ def save_feedback(path: Path, record: dict, rating: str, *, endpoint: str = "", 
         "model": model,
         "message_id": record.get("id"),
         "kb": record.get("kb") or "default",
+        "note": " ".join(note.split())[:NOTE_MAX_CHARS],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with _write_lock, path.open("a", encoding="utf-8") as f:  # one whole line per write

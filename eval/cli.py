@@ -15,6 +15,7 @@ console = Console()
 
 
 def register(app: typer.Typer) -> None:
+    register_feedback(app)
     ev = typer.Typer(help="Evaluate retrieval, answers, citations and latency.", no_args_is_help=True)
     app.add_typer(ev, name="eval")
 
@@ -114,6 +115,37 @@ def register(app: typer.Typer) -> None:
         except CompareError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2)
+
+
+def register_feedback(app: typer.Typer) -> None:
+    fb = typer.Typer(help="The web chat's 👍/👎 feedback.", no_args_is_help=True)
+    app.add_typer(fb, name="feedback")
+
+    @fb.command("export")
+    def export_cmd(
+        out: Path = typer.Option(None, "--out", help="Questions file to write (default: <data_dir>/eval/feedback-questions.jsonl)."),
+        rating: str = typer.Option("all", "--rating", help="down | up | all."),
+        kb: str = typer.Option(None, "--kb", help="Only answers from this knowledge base (default: all)."),
+        feedback: Path = typer.Option(None, "--feedback", help="Feedback file (default: <data_dir>/runtime/feedback.jsonl)."),
+    ) -> None:
+        """Turn rated answers into an eval questions file for `opencite eval run` (see README 'Feedback')."""
+        from opencite.eval.feedback import RATINGS, FeedbackError, export_questions
+        from opencite.settings import get_settings
+
+        settings = get_settings()
+        if rating not in (*RATINGS, "all"):
+            console.print(f"[red]error:[/red] --rating {rating!r} is not one of down, up, all.")
+            raise typer.Exit(2)
+        path = out or settings.data_dir / "eval" / "feedback-questions.jsonl"
+        try:
+            questions = export_questions(feedback or settings.feedback_path, path,
+                                         ratings=RATINGS if rating == "all" else (rating,), kb=kb)
+        except FeedbackError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
+        down = sum(q["rating"] == "down" for q in questions)
+        console.print(f"{len(questions)} questions ({len(questions) - down} 👍, {down} 👎) → {path}\n"
+                      f"run them: opencite eval run {path}", highlight=False)
 
 
 def _print_summary(summary: dict) -> None:

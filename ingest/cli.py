@@ -32,8 +32,10 @@ def fail(console: Console, message: str) -> None:
 
 def register(app: typer.Typer) -> None:
     from opencite.ingest.kb_cli import register as register_kb
+    from opencite.ingest.sync_cli import register as register_sync
 
     register_kb(app)
+    register_sync(app)
 
     @app.command()
     def ingest(
@@ -41,6 +43,9 @@ def register(app: typer.Typer) -> None:
         sitemap: list[str] = typer.Option([], "--sitemap", help="A sitemap or sitemap index URL (repeatable)."),
         crawl: list[str] = typer.Option([], "--crawl", help="Crawl same-site links from this URL (repeatable)."),
         max_pages: int = typer.Option(50, "--max-pages", help="At most this many pages per --crawl root."),
+        max_requests: int | None = typer.Option(None, "--max-requests",
+                                                help="At most this many pages tried per --crawl root, failures included [default: 3 x --max-pages]."),
+        max_depth: int = typer.Option(10, "--max-depth", help="Follow links at most this many steps from a --crawl root."),
         from_file: list[Path] = typer.Option([], "--from", help="A file listing one URL or path per line."),
         prune: bool = typer.Option(False, "--prune", help="Remove indexed pages that left the source set."),
         reindex: bool = typer.Option(False, "--reindex", help="Drop the index and embed every source again."),
@@ -57,7 +62,7 @@ def register(app: typer.Typer) -> None:
 
         console, err = Console(), Console(stderr=True)
         settings = settings_for_kb(kb)
-        source_set = SourceSet(sources or (), sitemap, crawl, max_pages, from_file)
+        source_set = SourceSet(sources or (), sitemap, crawl, max_pages, from_file, max_requests, max_depth)
         if source_set.is_empty():
             from opencite.ingest.kb import describe
 
@@ -101,9 +106,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps([r.__dict__ for r in records], indent=2))
             return
-        table = Table("url", "title", "chunks", "last fetched", "last outcome", title=f"{len(records)} sources")
+        table = Table("url", "title", "chunks", "last success", "last failure", "last outcome",
+                      title=f"{len(records)} sources")
         for r in records:
-            table.add_row(r.url, r.title, str(r.chunks), r.fetched_at, r.outcome)
+            failure = f"{r.failed_at}\n{r.reason}" if r.failed_at and r.outcome == "failed" else (r.failed_at or "")
+            table.add_row(r.url, r.title, str(r.chunks), r.fetched_at, failure, r.outcome)
         console.print(table)
 
 

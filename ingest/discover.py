@@ -1,5 +1,5 @@
-"""Turn what the user listed (URLs, local files and folders, sitemaps, crawl roots, --from files)
-into one deduplicated, ordered list of URLs to fetch."""
+"""Turn what the user listed (URLs, local files and folders, sitemaps, --from files) into one
+deduplicated, ordered list of URLs to fetch (crawl roots: ingest/crawl.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,18 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urldefrag, urlsplit, urlunsplit
 
 import httpx
 from lxml import etree
-from lxml import html as lxml_html
 
-from opencite.ingest.robots import RobotsCache
 from opencite.settings import FetchSettings
 
 LOCAL_SUFFIXES = (".html", ".htm", ".md", ".markdown", ".txt", ".pdf")
 _SITEMAP_NS = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 _MAX_SITEMAPS = 200  # bound on nested sitemap indexes followed in one call
-# Links a crawl never follows: they are files, not pages.
-_NON_PAGE = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".css", ".js", ".zip",
-             ".gz", ".tar", ".mp4", ".mp3", ".woff", ".woff2", ".ttf", ".xml", ".json")
 
 
 class SourceListError(ValueError):
@@ -36,7 +33,7 @@ def normalise_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
 
 
-def _check_url(url: str, where: str) -> str:
+def check_url(url: str, where: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SourceListError(
@@ -75,11 +72,12 @@ def _expand(item: str, where: str) -> list[str]:
         path = Path(item).expanduser()
         if path.exists():
             return _local_uris(path, where)
-    return [_check_url(item, where)]
+    return [check_url(item, where)]
 
 
 def read_source_file(path: Path) -> list[tuple[str, str]]:
-    """(entry, 'file:line') for each line of a --from file: one URL or path per line, '#' comments."""
+    """(entry, 'file:line') for each line of a --from file: one URL or path per line, `sitemap URL`
+    or `crawl URL` for a sitemap or a crawl root, '#' comments."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -114,26 +112,45 @@ def _gunzip(body: bytes, limit: int, where: str) -> bytes:
     return out
 
 
-def _parse_sitemap(body: bytes, where: str) -> tuple[list[str], list[str]]:
-    """(page URLs, nested sitemap URLs) of a sitemap or sitemap index."""
+def parse_lastmod(text: str | None) -> str | None:
+    """A sitemap <lastmod> (W3C datetime: a date, or a date and time with a zone) as ISO-8601 UTC;
+    None when absent or unreadable (the page is then fetched as if there were none)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat()
+
+
+def _parse_sitemap(body: bytes, where: str) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """((page URL, lastmod), nested sitemap URLs) of a sitemap or sitemap index."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=False)
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
         raise SourceListError(f"{where}: not a valid sitemap XML ({exc}) — give the URL of a sitemap.xml")
     tag = etree.QName(root).localname
-    locs = [(el.text or "").strip() for el in root.iter(f"{_SITEMAP_NS}loc", "loc")]
-    locs = [loc for loc in locs if loc]
     if tag == "sitemapindex":
-        return [], locs
+        locs = [(el.text or "").strip() for el in root.iter(f"{_SITEMAP_NS}loc", "loc")]
+        return [], [loc for loc in locs if loc]
     if tag == "urlset":
-        return locs, []
+        pages = []
+        for entry in root.iter(f"{_SITEMAP_NS}url", "url"):
+            loc = (entry.findtext(f"{_SITEMAP_NS}loc") or entry.findtext("loc") or "").strip()
+            if loc:
+                pages.append((loc, parse_lastmod(entry.findtext(f"{_SITEMAP_NS}lastmod") or entry.findtext("lastmod"))))
+        return pages, []
     raise SourceListError(f"{where}: XML root <{tag}> is neither <urlset> nor <sitemapindex> — give a sitemap URL")
 
 
-async def _sitemap_urls(client: httpx.AsyncClient, sitemap: str, cfg: FetchSettings) -> list[str]:
+async def _sitemap_urls(client: httpx.AsyncClient, sitemap: str, cfg: FetchSettings) -> list[tuple[str, str | None]]:
     where = f"--sitemap {sitemap}"
-    pending, seen, pages = [_check_url(sitemap, where)], set(), []
+    pending, seen, pages = [check_url(sitemap, where)], set(), []
     while pending and len(seen) < _MAX_SITEMAPS:
         url = pending.pop(0)
         if url in seen:
@@ -149,81 +166,47 @@ async def _sitemap_urls(client: httpx.AsyncClient, sitemap: str, cfg: FetchSetti
         if body[:2] == b"\x1f\x8b":  # sitemap.xml.gz served as a file, not as Content-Encoding
             body = _gunzip(body, cfg.max_bytes, f"{where} ({url})")
         found, nested = _parse_sitemap(body, f"{where} ({url})")
-        pages += [_check_url(u, f"{where} ({url})") for u in found]
+        pages += [(check_url(u, f"{where} ({url})"), lastmod) for u, lastmod in found]
         pending += [normalise_url(u) for u in nested]
     return pages
 
 
-def _links(body: bytes, base: str) -> list[str]:
-    try:
-        doc = lxml_html.document_fromstring(body)
-    except (etree.ParserError, ValueError):
-        return []
-    base_el = doc.find(".//base[@href]")
-    if base_el is not None:
-        base = urljoin(base, base_el.get("href"))
-    out = []
-    for a in doc.iter("a"):
-        href = (a.get("href") or "").strip()
-        if href and not href.startswith(("javascript:", "mailto:", "tel:", "#")):
-            out.append(normalise_url(urljoin(base, href)))
-    return out
+@dataclass
+class Discovered:
+    urls: list[str] = field(default_factory=list)  # normalised, deduplicated, order kept
+    lastmod: dict[str, str] = field(default_factory=dict)  # url -> its sitemap <lastmod> (ISO UTC)
+    crawl: list[str] = field(default_factory=list)  # `crawl URL` lines of --from files
 
 
-async def _crawl(client: httpx.AsyncClient, root: str, max_pages: int, cfg: FetchSettings,
-                 robots: RobotsCache) -> list[str]:
-    """Breadth-first over same-site HTML pages from root, at most max_pages pages."""
-    root = _check_url(root, f"--crawl {root}")
-    host = urlsplit(root).netloc
-    queue, seen, pages = [root], {root}, []
-    while queue and len(pages) < max_pages:
-        url = queue.pop(0)
-        if cfg.respect_robots and not await robots.allowed(client, url):
-            continue
-        try:
-            response = await _get(client, url, cfg)
-        except (httpx.HTTPError, TimeoutError):
-            continue  # the fetch step reports a page that cannot be read; here it just yields no links
-        if response.status_code != 200 or "html" not in response.headers.get("content-type", ""):
-            continue
-        final = normalise_url(str(response.url))
-        if urlsplit(final).netloc != host:
-            continue
-        pages.append(url)
-        for link in _links(response.content, final):
-            parts = urlsplit(link)
-            if (parts.netloc == host and parts.scheme in ("http", "https") and link not in seen
-                    and not parts.path.lower().endswith(_NON_PAGE)):
-                seen.add(link)
-                queue.append(link)
-    if not pages:
-        raise SourceListError(f"--crawl {root}: no readable HTML page found there — check the URL")
-    return pages
-
-
-async def discover(urls: Sequence[str] = (), *, sitemaps: Sequence[str] = (), crawl: Sequence[str] = (),
-                   max_pages: int = 50, from_files: Sequence[Path] = (), cfg: FetchSettings) -> list[str]:
-    """Every listed source as a normalised URL (http/https or file://), deduplicated, order kept.
+async def discover(urls: Sequence[str] = (), *, sitemaps: Sequence[str] = (), from_files: Sequence[Path] = (),
+                   cfg: FetchSettings) -> Discovered:
+    """Every listed source as a normalised URL (http/https or file://), deduplicated, order kept,
+    with the <lastmod> of those a sitemap listed. Crawl roots are read by `ingest.crawl`.
 
     Raises SourceListError naming the bad entry and the fix."""
-    if max_pages < 1:
-        raise SourceListError(f"--max-pages {max_pages}: must be at least 1")
-    found: list[str] = []
+    found = Discovered()
     for item in urls:
-        found += _expand(item, "source")
+        found.urls += _expand(item, "source")
+    sitemaps = list(sitemaps)
     for from_file in from_files:
         base = _base_dir_of(from_file)
         for entry, where in read_source_file(Path(from_file)):
+            kind, _, target = entry.partition(" ")
+            if kind in ("sitemap", "crawl") and target.strip():
+                check_url(target, where)
+                (sitemaps if kind == "sitemap" else found.crawl).append((target.strip()))
+                continue
             if "://" not in entry and not Path(entry).is_absolute() and (base / entry).exists():
                 entry = str(base / entry)  # relative paths in a list are relative to the list
-            found += _expand(entry, where)
-    if sitemaps or crawl:
-        robots = RobotsCache(cfg)
+            found.urls += _expand(entry, where)
+    if sitemaps:
         headers = {"User-Agent": cfg.user_agent}
         async with httpx.AsyncClient(headers=headers, follow_redirects=True, max_redirects=cfg.max_redirects,
                                      timeout=cfg.timeout) as client:
             for sitemap in sitemaps:
-                found += await _sitemap_urls(client, sitemap, cfg)
-            for root in crawl:
-                found += await _crawl(client, root, max_pages, cfg, robots)
-    return list(dict.fromkeys(found))
+                for url, lastmod in await _sitemap_urls(client, sitemap, cfg):
+                    found.urls.append(url)
+                    if lastmod:
+                        found.lastmod[url] = lastmod
+    found.urls = list(dict.fromkeys(found.urls))
+    return found

@@ -48,6 +48,7 @@ class SourceDocument:
     etag: str | None = None
     last_modified: str | None = None
     requested_url: str = ""  # the URL as listed by the user (kept to match re-runs)
+    sitemap_lastmod: str | None = None  # what its sitemap said when this version was fetched
     extra: dict = field(default_factory=dict)
 
     @property

@@ -5,10 +5,11 @@ it ends as Fetched.error / skipped_reason / not_modified."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import mimetypes
 from datetime import datetime, timezone
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -20,6 +21,7 @@ from opencite.ingest.documents import Fetched
 from opencite.ingest.robots import RobotsCache
 from opencite.settings import FetchSettings
 
+STOPPED = "stopped (SIGTERM)"  # the reason of a URL not fetched because the run was asked to stop
 _LOCAL_TYPES = {".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain",
                 ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf"}
 
@@ -93,14 +95,38 @@ def _read_local(url: str, cfg: FetchSettings) -> Fetched:
     return fetched
 
 
-class _Fetcher:
+class Fetcher:
+    """Fetches one URL at a time by the rules above; share one per run (one client, one robots.txt
+    read per host, one Crawl-delay pace per host). Open it with `open_fetcher`."""
+
     def __init__(self, client: httpx.AsyncClient, cfg: FetchSettings, robots: RobotsCache) -> None:
         self.client, self.cfg, self.robots = client, cfg, robots
+        self._pace: dict[str, tuple[asyncio.Lock, list[float]]] = {}  # host -> (lock, [next free slot])
 
-    async def fetch(self, url: str, validators: tuple[str | None, str | None] | None) -> Fetched:
+    async def _wait_for_slot(self, url: str) -> None:
+        """robots.txt Crawl-delay: requests to one host at least that far apart (capped by the
+        per-URL deadline, so a huge delay cannot hold a run hostage)."""
+        if not self.cfg.respect_robots:
+            return
+        delay = min(await self.robots.crawl_delay(self.client, url), self.cfg.timeout)
+        if delay <= 0:
+            return
+        lock, slot = self._pace.setdefault(urlsplit(url).netloc, (asyncio.Lock(), [0.0]))
+        loop = asyncio.get_running_loop()
+        async with lock:
+            wait = slot[0] - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            slot[0] = loop.time() + delay
+
+    async def fetch(self, url: str, validators: tuple[str | None, str | None] | None = None) -> Fetched:
         if url.startswith("file://"):
             return await asyncio.to_thread(_read_local, url, self.cfg)
         fetched = Fetched(url=url)
+        try:
+            await self._wait_for_slot(url)  # before the deadline starts: waiting our turn is not slowness
+        except (httpx.HTTPError, TimeoutError):
+            pass  # robots.txt unreadable: the fetch below reports the host problem
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.timeout
 
@@ -207,22 +233,31 @@ class _Fetcher:
         fetched.body = bytes(body)
 
 
-async def fetch_many(urls: Sequence[str], cfg: FetchSettings, *,
-                     validators: Mapping[str, tuple[str | None, str | None]] | None = None,
-                     on_done: Callable[[Fetched], None] | None = None) -> list[Fetched]:
-    """Fetch every URL (cfg.concurrency at a time); results in the order of `urls`.
-
-    validators: url -> (etag, last_modified) from the last run, sent as a conditional request."""
-    validators = validators or {}
+@contextlib.asynccontextmanager
+async def open_fetcher(cfg: FetchSettings) -> AsyncIterator[Fetcher]:
     limits = httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency)
-    # httpx's own timeout bounds each network step; the per-URL deadline in _Fetcher bounds the whole.
+    # httpx's own timeout bounds each network step; the per-URL deadline in Fetcher bounds the whole.
     async with httpx.AsyncClient(headers={"User-Agent": cfg.user_agent}, timeout=cfg.timeout,
                                  limits=limits, follow_redirects=False) as client:
-        fetcher = _Fetcher(client, cfg, RobotsCache(cfg))
+        yield Fetcher(client, cfg, RobotsCache(cfg))
+
+
+async def fetch_many(urls: Sequence[str], cfg: FetchSettings, *,
+                     validators: Mapping[str, tuple[str | None, str | None]] | None = None,
+                     on_done: Callable[[Fetched], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> list[Fetched]:
+    """Fetch every URL (cfg.concurrency at a time); results in the order of `urls`.
+
+    validators: url -> (etag, last_modified) from the last run, sent as a conditional request.
+    should_stop: once true, URLs not started yet end as skipped "stopped (SIGTERM) ..." unfetched."""
+    validators = validators or {}
+    async with open_fetcher(cfg) as fetcher:
         gate = asyncio.Semaphore(cfg.concurrency)
 
         async def one(url: str) -> Fetched:
             async with gate:
+                if should_stop is not None and should_stop():
+                    return Fetched(url=url, skipped_reason=f"{STOPPED} before it was fetched")
                 try:
                     fetched = await fetcher.fetch(url, validators.get(url))
                 except Exception as exc:  # never let one URL end the run

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import chromadb
+from chromadb.errors import NotFoundError
 from filelock import FileLock, Timeout
 from langchain_chroma import Chroma
 from langchain_classic.indexes import SQLRecordManager
@@ -214,10 +215,11 @@ def drop_index(settings: Settings) -> None:
 
 
 def find_collection(client, name: str):
-    """The collection `name`, or None when it does not exist."""
+    """The collection `name`, or None when it does not exist. Any other failure (a broken store,
+    an unreachable server) raises: it must never look like an empty index to be ingested again."""
     try:
         return client.get_collection(name)
-    except Exception:  # chromadb raises NotFoundError / ValueError depending on version
+    except NotFoundError:
         return None
 
 

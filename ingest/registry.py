@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, delete, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, delete, inspect, select, text
 from sqlalchemy.engine import Engine
 
 _meta = MetaData()
@@ -27,7 +27,12 @@ sources_table = Table(
     Column("fetched_at", String),
     Column("outcome", String),
     Column("reason", String),
+    Column("lastmod", String),  # the sitemap's <lastmod> when the page was last fetched successfully
+    Column("failed_at", String),  # the last failed fetch or extraction (reason in `reason`)
+    Column("gone", Integer),  # 404/410 answers in a row (pruned at 2)
 )
+# Columns added after the first release: added to an older table in place (all nullable).
+_ADDED = {"lastmod": "VARCHAR", "failed_at": "VARCHAR", "gone": "INTEGER"}
 
 
 @dataclass
@@ -42,6 +47,9 @@ class SourceRecord:
     fetched_at: str = ""
     outcome: str = ""
     reason: str = ""
+    lastmod: str | None = None
+    failed_at: str | None = None
+    gone: int = 0
 
 
 class Registry:
@@ -49,6 +57,11 @@ class Registry:
         self.namespace = namespace
         self.engine = engine or create_engine(db_url)
         _meta.create_all(self.engine)
+        present = {c["name"] for c in inspect(self.engine).get_columns(sources_table.name)}
+        with self.engine.begin() as conn:
+            for name, sql_type in _ADDED.items():
+                if name not in present:
+                    conn.execute(text(f"ALTER TABLE {sources_table.name} ADD COLUMN {name} {sql_type}"))
 
     def all(self) -> list[SourceRecord]:
         with self.engine.connect() as conn:
@@ -99,4 +112,5 @@ class Registry:
 
 def _record(row) -> SourceRecord:
     data = {k: row[k] for k in SourceRecord.__dataclass_fields__}
+    data["gone"] = data["gone"] or 0
     return SourceRecord(**data)

@@ -42,6 +42,7 @@ class IngestReport:
     embedded: int = 0  # chunks embedded and added this run
     deleted: int = 0  # chunks removed this run (replaced or pruned)
     repaired: dict = field(default_factory=dict)  # what reconcile fixed after an earlier crash
+    interrupted: bool = False  # stopped (SIGTERM) before every page was fetched and stored
 
     def add(self, source: SourceReport) -> None:
         self.sources.append(source)
@@ -59,7 +60,7 @@ class IngestReport:
     def to_json(self) -> dict:
         return {
             "summary": {**self.counts(), "chunks_embedded": self.embedded, "chunks_deleted": self.deleted,
-                        "repaired": self.repaired},
+                        "repaired": self.repaired, "interrupted": self.interrupted},
             "sources": [dict(asdict(s), outcome=s.outcome.value) for s in self.sources],
         }
 
@@ -116,8 +117,13 @@ class RichProgress:
     def __exit__(self, *exc) -> None:
         self.bar.stop()
 
-    def start_fetch(self, total: int) -> None:
-        self._fetch = self.bar.add_task("fetching", total=total)
+    def start_fetch(self, total: int | None) -> None:
+        """None: as many as a crawl finds (no total yet); called again, the total grows by `total`."""
+        if self._fetch is None:
+            self._fetch = self.bar.add_task("fetching", total=total)
+        elif total is not None:
+            done = next(t.completed for t in self.bar.tasks if t.id == self._fetch)
+            self.bar.update(self._fetch, total=done + total)
 
     def fetched(self, fetched: Fetched) -> None:
         self.bar.advance(self._fetch)

@@ -18,16 +18,25 @@ class RobotsCache:
         self.agent = cfg.user_agent.split("/", 1)[0].split()[0]
         self._parsers: dict[str, asyncio.Task] = {}
 
-    async def allowed(self, client: httpx.AsyncClient, url: str) -> bool:
+    async def _parser(self, client: httpx.AsyncClient, url: str) -> RobotFileParser | None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
-            return True
+            return None
         host = f"{parts.scheme}://{parts.netloc}"
         task = self._parsers.get(host)
         if task is None:  # one read per host even when many fetches ask at once
             task = self._parsers[host] = asyncio.ensure_future(self._load(client, host))
-        parser = await asyncio.shield(task)
-        return parser.can_fetch(self.agent, url)
+        return await asyncio.shield(task)
+
+    async def allowed(self, client: httpx.AsyncClient, url: str) -> bool:
+        parser = await self._parser(client, url)
+        return parser is None or parser.can_fetch(self.agent, url)
+
+    async def crawl_delay(self, client: httpx.AsyncClient, url: str) -> float:
+        """Seconds to leave between requests to url's host (robots.txt Crawl-delay), 0 if none."""
+        parser = await self._parser(client, url)
+        delay = parser.crawl_delay(self.agent) if parser is not None else None
+        return float(delay or 0)
 
     async def _load(self, client: httpx.AsyncClient, host: str) -> RobotFileParser:
         parser = RobotFileParser(host + "/robots.txt")

@@ -107,6 +107,14 @@ class FetchSettings(BaseModel):
     respect_robots: bool = True
 
 
+class SyncSettings(BaseModel):
+    # `opencite sync` schedule: one of them (the command's --every / --cron win).
+    every: str | None = None  # e.g. "1h", "30m"
+    cron: str | None = None  # e.g. "0 * * * *" (UTC)
+    prune: bool = True  # pages that left the source set or were gone (404/410) twice are removed
+    keep_reports: int = Field(200, ge=1)  # run reports kept in <data_dir>/runtime/sync/
+
+
 class LLMSettings(BaseModel):
     base_url: str | None = None  # e.g. http://localhost:8000/v1 ; None: the local `opencite serve`
     api_key: SecretStr = SecretStr("not-needed")
@@ -228,6 +236,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = ChromaSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     fetch: FetchSettings = FetchSettings()
+    sync: SyncSettings = SyncSettings()
     llm: LLMSettings = LLMSettings()
     serve: ServeSettings = ServeSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
@@ -251,6 +260,11 @@ class Settings(BaseSettings):
     @property
     def runtime_dir(self) -> Path:
         return self.data_dir / "runtime"
+
+    @property
+    def feedback_path(self) -> Path:
+        """The web chat's 👍/👎 records (one JSON object per line); `opencite feedback export` reads it."""
+        return self.runtime_dir / "feedback.jsonl"
 
 
 @lru_cache

@@ -167,3 +167,53 @@ def test_async_stream_matches_sync(llm_settings, scripted_llm):
     assert isinstance(events[0], SourcesEvent) and isinstance(events[-1], DoneEvent)
     assert events[-1].answer.answer == again.answer == "Async Paris [1] ."
     assert again.dropped_markers == 1
+
+
+FOLLOW_UP = [{"role": "user", "content": "Tell me about Italy."},
+             {"role": "assistant", "content": "Italy is a country in Europe."},
+             {"role": "user", "content": "And its capital?"}]
+
+
+def test_condense_llm_failure_falls_back_to_the_question_but_a_bug_is_raised(llm_settings, scripted_llm,
+                                                                             monkeypatch):
+    from opencite.app import prompts
+
+    scripted_llm.fail(500)  # the condense call fails at the LLM: the question is asked as it is
+    ans = RagChain(llm_settings).invoke(FOLLOW_UP, k=2)
+    assert ans.standalone_question == "And its capital?" and ans.error_kind == "llm_error"
+
+    scripted_llm.reset()
+    scripted_llm.reply("What is the capital of Italy?", "Rome [1].")
+
+    def broken(text, fallback):
+        raise KeyError("a bug in the condense step")
+
+    monkeypatch.setattr(prompts, "parse_condensed", broken)
+    with pytest.raises(KeyError, match="a bug in the condense step"):
+        RagChain(llm_settings).invoke(FOLLOW_UP, k=2)
+    with pytest.raises(KeyError, match="a bug in the condense step"):
+        asyncio.run(RagChain(llm_settings).ainvoke(FOLLOW_UP, k=2))
+
+
+def test_sync_and_async_streams_give_the_same_events(llm_settings, scripted_llm):
+    scripted_llm.reply("Paris [1].", "Paris [1].")
+    sync_events = list(RagChain(llm_settings).stream(Q, k=2))
+
+    async def collect():
+        return [e async for e in RagChain(llm_settings).astream(Q, k=2)]
+
+    async_events = asyncio.run(collect())
+    for events in (sync_events, async_events):
+        assert isinstance(events[0], SourcesEvent) and isinstance(events[-1], DoneEvent)
+        assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == "Paris [1]."
+    assert sync_events[-1].answer.answer == async_events[-1].answer.answer == "Paris [1]."
+    assert sync_events[-1].answer.sources == async_events[-1].answer.sources
+
+
+def test_stopping_a_sync_stream_early_closes_it(llm_settings, scripted_llm):
+    scripted_llm.reply("Paris is the capital [1]. " * 20)
+    stream = RagChain(llm_settings).stream(Q, k=2)
+    assert isinstance(next(stream), SourcesEvent)
+    assert isinstance(next(stream), TokenEvent)
+    stream.close()  # no error, nothing left running
+    assert stream.gi_frame is None

@@ -109,3 +109,18 @@ def test_kb_picker_and_retrieval_mode_choose_what_answers(app, scripted_llm, llm
     answer = app.session_state["messages"][-1]
     assert answer["kb"] == "space"
     assert [s["url"] for s in answer["sources"]] == ["https://space.example/moon"]
+
+
+def test_a_thumbs_down_takes_a_note_that_is_stored(app, scripted_llm, llm_settings):
+    scripted_llm.reply("Rome [1].")
+    app.chat_input[0].set_value("What is the capital of France?").run()
+    assert not app.text_input  # no note box before a 👎
+    app.get("feedback")[0].set_value(0).run()
+    note = app.text_input[0]
+    assert note.label == "What was wrong? (optional)"
+    note.input("Wrong city, cites Rome")  # in a form: sent with the submit
+    next(b for b in app.button if b.label == "Send note").click().run()
+    assert not app.exception, app.exception
+    lines = [json.loads(x) for x in llm_settings.feedback_path.read_text().splitlines()]
+    assert [(x["rating"], x["note"]) for x in lines] == [("down", ""), ("down", "Wrong city, cites Rome")]
+    assert lines[-1]["answer"] == "Rome [1]." and lines[-1]["kb"] == "default"

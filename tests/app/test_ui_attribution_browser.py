@@ -96,7 +96,10 @@ def test_quote_highlighted_unsupported_marked_and_fragment_link_scrolls(ui, blog
             box.wait_for(timeout=180_000)  # the first page load opens the index
             box.fill("What context length does Mixtral support?")
             box.press("Enter")
-            page.get_by_text("Cited sources").wait_for(timeout=180_000)
+            try:
+                page.get_by_text("Cited sources").wait_for(timeout=180_000)
+            finally:
+                page.screenshot(path=str(ARTIFACTS / "ui_attribution.png"), full_page=True)
             page.get_by_text("⚠ unsupported").wait_for(timeout=30_000)
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "ui_attribution.png"), full_page=True)

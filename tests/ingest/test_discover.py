@@ -1,4 +1,4 @@
-"""discover(): URLs, local files and folders, --from lists, sitemaps (and indexes), same-site crawl."""
+"""discover(): URLs, local files and folders, --from lists, sitemaps (and indexes) with <lastmod>."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ CFG = FetchSettings(timeout=5, retries=0)
 
 
 def run(*args, **kw):
-    return asyncio.run(discover(*args, cfg=CFG, **kw))
+    return asyncio.run(discover(*args, cfg=CFG, **kw)).urls
 
 
 def test_urls_are_normalised_deduplicated_in_order():
@@ -42,7 +42,6 @@ def test_local_files_folders_and_from_lists(tmp_path):
         ({"urls": ["{tmp}/empty"]}, "holds no"),
         ({"from_files": ["{tmp}/missing.txt"]}, "--from .*missing.txt: file not found"),
         ({"from_files": ["{tmp}/list.txt"]}, r"list.txt:2: 'not a url'"),
-        ({"max_pages": 0, "crawl": ["http://x.test/"]}, "--max-pages 0"),
     ],
 )
 def test_bad_sources_name_the_input_and_the_fix(tmp_path, kw, message):
@@ -69,19 +68,6 @@ def test_sitemap_and_sitemap_index(site):
         run(sitemaps=[site.url("/missing.xml")])
 
 
-def test_crawl_stays_on_site_respects_robots_and_max_pages(site):
-    site.put("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
-    site.put("/", "<a href='/a'>a</a><a href='/b#frag'>b</a><a href='https://other.test/x'>o</a>"
-                  "<a href='/private/p'>p</a><a href='/logo.png'>i</a><a href='mailto:x@y'>m</a>")
-    site.put("/a", "<a href='/c'>c</a><a href='/'>home</a>")
-    site.put("/b", "<p>b</p>")
-    site.put("/c", "<p>c</p>")
-    site.put("/private/p", "<p>secret</p>")
-    assert run(crawl=[site.url("/")], max_pages=10) == [site.url(p) for p in ("/", "/a", "/b", "/c")]
-    assert site.requests_for("/private/p") == [] and site.requests_for("/logo.png") == []
-    assert run(crawl=[site.url("/")], max_pages=2) == [site.url("/"), site.url("/a")]
-
-
 def test_gzipped_sitemap(site):
     import gzip
 
@@ -89,3 +75,27 @@ def test_gzipped_sitemap(site):
            f"<url><loc>{site.url('/gz')}</loc></url></urlset>").encode()
     site.put("/sitemap.xml.gz", gzip.compress(xml), content_type="application/gzip")
     assert run(sitemaps=[site.url("/sitemap.xml.gz")]) == [site.url("/gz")]
+
+
+def test_sitemap_lastmod_is_kept_per_url_as_utc(site):
+    site.put("/sitemap.xml", '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             f"<url><loc>{site.url('/a')}</loc><lastmod>2026-11-01</lastmod></url>"
+             f"<url><loc>{site.url('/b')}</loc><lastmod>2026-11-02T10:00:00+02:00</lastmod></url>"
+             f"<url><loc>{site.url('/c')}</loc><lastmod>yesterday</lastmod></url>"
+             f"<url><loc>{site.url('/d')}</loc></url></urlset>", content_type="application/xml")
+    found = asyncio.run(discover(sitemaps=[site.url("/sitemap.xml")], cfg=CFG))
+    assert found.urls == [site.url(p) for p in ("/a", "/b", "/c", "/d")]
+    assert found.lastmod == {site.url("/a"): "2026-11-01T00:00:00+00:00", site.url("/b"): "2026-11-02T08:00:00+00:00"}
+
+
+def test_source_files_name_sitemaps_and_crawl_roots(site, tmp_path):
+    site.put("/sitemap.xml", '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             f"<url><loc>{site.url('/from-sitemap')}</loc></url></urlset>", content_type="application/xml")
+    listing = tmp_path / "sources.txt"
+    listing.write_text(f"{site.url('/plain')}\nsitemap {site.url('/sitemap.xml')}\ncrawl {site.url('/')}  # the blog\n",
+                       encoding="utf-8")
+    found = asyncio.run(discover(from_files=[listing], cfg=CFG))
+    assert found.urls == [site.url("/plain"), site.url("/from-sitemap")] and found.crawl == [site.url("/")]
+    listing.write_text("crawl not-a-url\n", encoding="utf-8")
+    with pytest.raises(SourceListError, match=r"sources.txt:1: 'not-a-url' is not an http\(s\) URL"):
+        run(from_files=[listing])

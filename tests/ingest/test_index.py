@@ -2,7 +2,7 @@ import pytest
 from langchain_core.documents import Document
 
 from opencite.ingest import constants as C
-from opencite.ingest.index import ModelMismatchError, IndexBusyError, open_index
+from opencite.ingest.index import ModelMismatchError, IndexBusyError, chroma_client, find_collection, open_index
 
 
 def test_open_creates_collection_recording_model(settings):
@@ -57,3 +57,15 @@ def test_existing_collection_opens_without_loading_the_model(settings):
     assert reader.count() == 1
     assert reader.store.similarity_search("hello", k=1)[0].page_content == "hello world"
     assert reader.embeddings.is_loaded
+
+
+def test_find_collection_is_none_only_when_missing(settings):
+    client = chroma_client(settings)
+    assert find_collection(client, "never-created") is None
+
+    class BrokenStoreDouble:  # a store that fails for another reason than "no such collection"
+        def get_collection(self, name):
+            raise RuntimeError("database disk image is malformed")
+
+    with pytest.raises(RuntimeError, match="malformed"):
+        find_collection(BrokenStoreDouble(), "opencite")

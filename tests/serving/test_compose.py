@@ -42,7 +42,7 @@ def active(cfg: dict, profiles: set[str]) -> dict:
     return {n: s for n, s in cfg["services"].items() if not s.get("profiles") or set(s["profiles"]) & profiles}
 
 
-@pytest.mark.parametrize("profile", [*PROFILES, "ingest"])
+@pytest.mark.parametrize("profile", [*PROFILES, "ingest", "sync"])
 def test_every_profile_is_valid_and_dependencies_are_healthy_services(profile):
     services = active(config(profile), {profile})
     for name, svc in services.items():
@@ -52,6 +52,15 @@ def test_every_profile_is_valid_and_dependencies_are_healthy_services(profile):
             assert "healthcheck" in services[dep], f"{dep} has no healthcheck"
     assert {"chroma", "api", "ui"} <= set(services)
     assert ("ingest" in services) == (profile == "ingest")
+    assert ("sync" in services) == (profile == "sync")
+
+
+def test_sync_service_runs_on_a_schedule_and_stops_gracefully():
+    sync = config("sync")["services"]["sync"]
+    assert sync["command"] == ["sync", "--every", "1h"]
+    assert sync["restart"] == "unless-stopped" and sync["stop_grace_period"] in ("2m", "2m0s", 120)
+    assert sync["environment"]["OPENCITE_DATA_DIR"] == "/data"
+    assert sync["depends_on"]["chroma"]["condition"] == "service_healthy"
 
 
 @pytest.mark.parametrize("profile,engine", PROFILES.items())

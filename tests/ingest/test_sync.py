@@ -1,0 +1,78 @@
+"""`opencite sync`: schedules, one run's record, and bad input (one clear message, nothing lost)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from typer.testing import CliRunner
+
+from opencite.ingest.sync import ScheduleError, parse_schedule, reports_dir, sync_once
+from tests.ingest.pages import article
+
+
+@pytest.mark.parametrize("every, seconds", [("90", 90), ("30s", 30), ("15m", 900), ("1h", 3600), ("1.5h", 5400), ("2d", 172800)])
+def test_every_parses_durations(every, seconds):
+    assert parse_schedule(every, None).every == seconds
+
+
+def test_cron_gives_the_next_time_in_utc():
+    schedule = parse_schedule(None, "0 */6 * * *")
+    moment = datetime(2026, 11, 25, 7, 30, tzinfo=timezone.utc)
+    assert schedule.next_after(moment) == datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("every, cron, message", [
+    (None, None, "give one schedule"), ("1h", "0 * * * *", "give one schedule"),
+    ("soon", None, "--every 'soon' is not a duration"), ("0s", None, "not a duration"),
+    (None, "every hour", "--cron 'every hour' is not a cron expression"), (None, "61 * * * *", "not a cron"),
+])
+def test_bad_schedules_say_what_is_accepted(every, cron, message):
+    with pytest.raises(ScheduleError, match=message):
+        parse_schedule(every, cron)
+
+
+def _snapshot(settings) -> dict:
+    from opencite.ingest.index import open_index
+
+    got = open_index(settings).collection.get(include=["documents"])
+    return dict(zip(got["ids"], got["documents"]))
+
+
+def test_a_run_keeps_its_report_and_bad_input_loses_nothing(settings, site):
+    site.put("/a", article("A", {"Part": "Text about alpacas."}))
+    site.put("/sitemap.xml", '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+             f"<url><loc>{site.url('/a')}</loc></url></urlset>", content_type="application/xml")
+    sources = settings.data_dir / "sources.txt"
+    sources.parent.mkdir(parents=True)
+    sources.write_text(f"sitemap {site.url('/sitemap.xml')}\n", encoding="utf-8")
+    first = sync_once(settings, sources)
+    assert first.status == "ok" and first.report["summary"]["new"] == 1
+    before = _snapshot(settings)
+    assert before
+
+    site.delete("/sitemap.xml")  # unreachable sitemap: the run fails as a whole, the index stays
+    broken = sync_once(settings, sources)
+    assert broken.status == "error" and "HTTP 404" in broken.error and "nothing indexed was touched" in broken.error
+    sources.unlink()  # the sources file vanished
+    vanished = sync_once(settings, sources)
+    assert vanished.status == "error" and "sources file" in vanished.error and "missing" in vanished.error
+    assert _snapshot(settings) == before
+    saved = sorted(reports_dir(settings).glob("*.json"))
+    assert saved and json.loads(saved[0].read_text())["status"] == "ok"
+
+
+@pytest.fixture
+def cli(settings_env):
+    from opencite.cli import app
+
+    return lambda *args: CliRunner().invoke(app, list(args))
+
+
+def test_cli_refuses_a_bad_schedule_and_a_missing_sources_file(cli, settings_env, tmp_path):
+    bad = cli("sync", "--every", "whenever")
+    assert bad.exit_code == 2 and "--every 'whenever' is not a duration" in bad.output
+    missing = cli("sync", "--every", "1h", "--sources", str(tmp_path / "nope.txt"))
+    assert missing.exit_code == 2 and "nope.txt not found" in missing.output
+    assert not (settings_env.data_dir / "index").exists()
