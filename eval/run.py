@@ -93,13 +93,13 @@ class RetrievalOnly:
         self.endpoint = None
 
     def invoke(self, messages: list[dict], k: int, retrieval_mode: str):
-        from opencite.app.chain import RagAnswer, _source
+        from opencite.app.chain import RagAnswer, numbered_sources
         from opencite.app.retrieval import retrieve
 
         question = messages[-1]["content"]
         t0 = time.perf_counter()
         hits = retrieve(self.chain.index, question, k, self.settings, retrieval_mode)
-        sources = [_source(n, doc, score) for n, (doc, score) in enumerate(hits, start=1)]
+        sources = numbered_sources(hits)
         return RagAnswer(question, question, "", sources, [], 0,
                          timings={"retrieve_s": time.perf_counter() - t0})
 
