@@ -221,7 +221,7 @@ class AttributionSettings(BaseModel):
     check_numbers_and_names: bool = True
     cross_encoder_model: str | None = None  # local folder or hub id (NLI or claim-check model)
     cross_encoder_device: str = "cpu"
-    min_claim_words: int = Field(3, ge=1)  # shorter sentences ("Yes.") are not checked
+    min_claim_words: int = Field(2, ge=1)  # sentences with fewer content words ("Yes.") are not checked
 
 
 class Settings(BaseSettings):
