@@ -31,8 +31,11 @@ class RagAnswer:
     dropped_markers: int
     error: str | None = None
     error_kind: str | None = None  # llm_unavailable | llm_error | empty_index | context_overflow
+    # prompt_tokens / completion_tokens as the LLM reported them; when the server reports none,
+    # counted with the served model's tokenizer (usage_counted_by = "tokenizer" or "estimate").
     usage: dict | None = None
     timings: dict | None = None
+    finish_reason: str | None = None  # the LLM's: stop | length | ...
     # Each sentence checked against the sources (None when OPENCITE_ATTRIBUTION__MODE=off or
     # the answer failed); `answer` and `cited` already follow its mode.
     attribution: "Attribution | None" = None

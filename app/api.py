@@ -25,9 +25,9 @@ from opencite.app.api_keys import ALL_KBS, load_keyring
 from opencite.app.api_metrics import ApiMetrics, RequestObserver
 from opencite.app.api_models import KbModels
 from opencite.app.api_schemas import ChatCompletionRequest
-from opencite.app.api_stream import (GenerationStats, attribution_fields, chain_error, finish_reason_of,
-                                     index_failure, index_unavailable, source_headers, source_json,
-                                     stream_completion, usage_of)
+from opencite.app.api_stream import (ChunkBuilder, GenerationStats, attribution_fields, chain_error,
+                                     finish_reason_of, generation, index_failure, index_unavailable,
+                                     source_headers, source_json, stream_completion, usage_of)
 from opencite.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default") -> FastAPI:
@@ -136,26 +136,21 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         created = int(time.time())
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return await stream_completion(app, await models.chain(kb), body.model, messages, options,
-                                           completion_id, created, include_usage,
-                                           max_tokens=options.get("max_tokens"),
+            chunk = ChunkBuilder(completion_id, created, body.model, include_usage)
+            return await stream_completion(app, await models.chain(kb), messages, options, chunk,
                                            on_answer=lambda answer: observe(kb, answer))
         chain = await models.chain(kb)
-        stats.active += 1
-        stats.started += 1
         try:
-            answer = await chain.ainvoke(messages, **options)
+            with generation(stats):
+                answer = await chain.ainvoke(messages, **options)
         except Exception as exc:
             metrics.observe_error(kb)
             if index_failure(exc):
                 raise index_unavailable(exc) from exc
             raise
-        finally:
-            stats.active -= 1
         metrics.observe_answer(kb, answer)
         if answer.error:
             raise chain_error(answer.error_kind, answer.error)
-        usage = usage_of(answer, None)
         annotations, attributions = attribution_fields(answer)
         return JSONResponse(
             {
@@ -168,10 +163,9 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
                     "message": {"role": "assistant", "content": answer.answer, "refusal": None,
                                 "annotations": annotations},
                     "logprobs": None,
-                    "finish_reason": finish_reason_of(usage, options.get("max_tokens")),
+                    "finish_reason": finish_reason_of(answer),
                 }],
-                "usage": usage,
-                "system_fingerprint": None,
+                "usage": usage_of(answer),
                 "citations": [source_json(s) for s in answer.cited],
                 "sources": [source_json(s) for s in answer.sources],
                 "standalone_question": answer.standalone_question,

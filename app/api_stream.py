@@ -9,12 +9,15 @@ it the LLM request), so the work stops with the client.
 from __future__ import annotations
 
 import json
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
+from typing import AsyncIterator, Iterator
 
 import anyio
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
+from opencite.app.answer_types import DoneEvent, ErrorEvent, Event, SourcesEvent, TokenEvent
 from opencite.app.api_errors import APIError
 
 # Chain error kinds (contract) -> HTTP status and OpenAI error code.
@@ -35,8 +38,55 @@ class GenerationStats:
     cancelled: int = 0  # streams whose client disconnected before the answer finished
 
 
-async def stream_completion(app: FastAPI, chain, model: str, messages, options, completion_id, created,
-                            include_usage, max_tokens, on_answer=lambda answer: None):
+@contextmanager
+def generation(stats: GenerationStats) -> Iterator[None]:
+    """One generation in flight, counted for as long as it runs, whichever way it ends."""
+    stats.active += 1
+    stats.started += 1
+    try:
+        yield
+    finally:
+        stats.active -= 1
+
+
+def sse(body: dict) -> str:
+    return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+
+@dataclass
+class ChunkBuilder:
+    """Every `chat.completion.chunk` of one answer."""
+
+    completion_id: str
+    created: int
+    model: str
+    include_usage: bool
+
+    def __call__(self, choices: list, **extra) -> str:
+        body = {"id": self.completion_id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": choices}
+        if self.include_usage:
+            body["usage"] = None  # on every chunk but the last (OpenAI's stream_options contract)
+        return sse(dict(body, **extra))
+
+    def delta(self, delta: dict, finish_reason: str | None = None, **extra) -> str:
+        return self([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}], **extra)
+
+    def final(self, answer, streamed: str) -> list[str]:
+        """The last chunk (finish reason, citations, sources, attributions) and, when asked for,
+        the usage chunk: the one place a stream's closing data is made."""
+        annotations, attributions = attribution_fields(answer, streamed)
+        extension = {"citations": [source_json(s) for s in answer.cited],
+                     "sources": [source_json(s) for s in answer.sources], "attributions": attributions}
+        delta = {"annotations": annotations} if annotations else {}
+        chunks = [self.delta(delta, finish_reason_of(answer), **extension)]
+        if self.include_usage:
+            chunks.append(self([], **dict(extension, usage=usage_of(answer))))
+        return chunks
+
+
+async def stream_completion(app: FastAPI, chain, messages, options, chunk: ChunkBuilder,
+                            on_answer=lambda answer: None):
     """Start the chain, read up to its first token or error, then stream SSE chunks.
     `on_answer` gets the finished answer, or None when the chain failed (metrics).
 
@@ -44,106 +94,76 @@ async def stream_completion(app: FastAPI, chain, model: str, messages, options, 
     fails; after the first byte an error travels as an OpenAI error chunk.
     """
     stats: GenerationStats = app.state.stats
-    events = chain.astream(messages, **options).__aiter__()
-    stats.active += 1
-    stats.started += 1
-    head: list = []
-    sources: list = []
+    cleanup = AsyncExitStack()  # ends the generation count and the chain, whichever way we stop
+    cleanup.enter_context(generation(stats))
     try:
-        async for event in events:
-            head.append(event)
-            if hasattr(event, "sources") and not hasattr(event, "answer"):
-                sources = event.sources
-                continue
-            break
+        events = chain.astream(messages, **options).__aiter__()
+        cleanup.push_async_callback(_close, events)
+        head = await _read_ahead(events)
     except BaseException as exc:
-        stats.active -= 1
-        with anyio.CancelScope(shield=True):
-            await events.aclose()
+        await cleanup.aclose()
         if isinstance(exc, Exception):
             on_answer(None)
-        if isinstance(exc, Exception) and index_failure(exc):
-            raise index_unavailable(exc) from exc
+            if index_failure(exc):
+                raise index_unavailable(exc) from exc
         raise
-    first = head[-1] if head else None
-    if first is not None and is_error(first):
+    if isinstance(head[-1], ErrorEvent):
         on_answer(None)
-        stats.active -= 1
-        with anyio.CancelScope(shield=True):
-            await events.aclose()
-        raise chain_error(first.kind, first.message)
+        await cleanup.aclose()
+        raise chain_error(head[-1].kind, head[-1].message)
+    sources = next((e.sources for e in head if isinstance(e, SourcesEvent)), [])
 
-    def chunk(delta: dict, finish_reason=None, **extra) -> str:
-        body = {
-            "id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
-        if include_usage:
-            body["usage"] = None
-        body.update(extra)
-        return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
-
-    async def sse():
+    async def body():
         finished = False
-        n_tokens = 0
-        sent: list[str] = []
-        try:
-            yield chunk({"role": "assistant", "content": ""})
-
-            async def all_events():
-                for event in head:
-                    yield event
-                async for event in events:
-                    yield event
-
-            async for event in all_events():
-                if hasattr(event, "text"):
-                    if event.text:
-                        n_tokens += 1
+        async with cleanup:
+            try:
+                yield chunk.delta({"role": "assistant", "content": ""})
+                sent: list[str] = []
+                async for event in _replay(head, events):
+                    if isinstance(event, TokenEvent) and event.text:
                         sent.append(event.text)
-                        yield chunk({"content": event.text})
-                elif is_error(event):
-                    on_answer(None)
-                    status, code = CHAIN_ERRORS.get(event.kind, (500, event.kind))
-                    err = APIError(status, event.message, code=code).body()
-                    yield f"data: {json.dumps(err)}\n\n"
-                    finished = True
-                    break
-                elif hasattr(event, "answer"):
-                    answer = event.answer
-                    on_answer(answer)
-                    usage = usage_of(answer, n_tokens)
-                    annotations, attributions = attribution_fields(answer, "".join(sent))
-                    citations = {"citations": [source_json(s) for s in answer.cited],
-                                 "sources": [source_json(s) for s in answer.sources],
-                                 "attributions": attributions}
-                    delta = {"annotations": annotations} if annotations else {}
-                    yield chunk(delta, finish_reason_of(usage, max_tokens), **citations)
-                    if include_usage:
-                        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                                "model": model, "system_fingerprint": None, "choices": [], "usage": usage,
-                                **citations}
-                        yield f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
-                    finished = True
-                    break
-            yield "data: [DONE]\n\n"
-        finally:
-            # Runs on normal end and when the client hangs up (Starlette cancels this task):
-            # closing the chain's generator closes its LLM request, freeing the server's work.
-            if not finished:
-                stats.cancelled += 1
-            with anyio.CancelScope(shield=True):
-                await events.aclose()
-            stats.active -= 1
+                        yield chunk.delta({"content": event.text})
+                    elif isinstance(event, ErrorEvent):
+                        on_answer(None)
+                        yield sse(chain_error(event.kind, event.message).body())
+                        break
+                    elif isinstance(event, DoneEvent):
+                        on_answer(event.answer)
+                        for final in chunk.final(event.answer, "".join(sent)):
+                            yield final
+                        break
+                finished = True
+                yield "data: [DONE]\n\n"
+            finally:
+                if not finished:  # the client hung up (Starlette cancelled this task)
+                    stats.cancelled += 1
 
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **source_headers(sources)}
-    return StreamingResponse(sse(), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
 
 
-def is_error(event) -> bool:
-    return hasattr(event, "kind") and hasattr(event, "message")
+async def _read_ahead(events) -> list[Event]:
+    """The chain's events up to its first token, error or answer (the sources come before)."""
+    head: list[Event] = []
+    async for event in events:
+        head.append(event)
+        if not isinstance(event, SourcesEvent):
+            break
+    return head
 
+
+async def _replay(head: list[Event], events) -> AsyncIterator[Event]:
+    for event in head:
+        yield event
+    async for event in events:
+        yield event
+
+
+async def _close(events) -> None:
+    # Closing the chain's generator closes its LLM request, freeing the server's work; shielded
+    # so it still runs when the client's disconnect cancels the response task.
+    with anyio.CancelScope(shield=True):
+        await events.aclose()
 
 
 def chain_error(kind: str | None, message: str) -> APIError:
@@ -151,11 +171,9 @@ def chain_error(kind: str | None, message: str) -> APIError:
     return APIError(status, message, code=code, param="messages" if code == "context_length_exceeded" else None)
 
 
-
 def source_json(s) -> dict:
     return {"n": s.n, "title": s.title, "url": s.url, "snippet": s.snippet, "score": float(s.score),
             "heading_path": getattr(s, "heading_path", ""), "chunk_id": getattr(s, "chunk_id", "")}
-
 
 
 def attribution_fields(answer, streamed: str | None = None) -> tuple[list[dict], dict | None]:
@@ -173,7 +191,6 @@ def attribution_fields(answer, streamed: str | None = None) -> tuple[list[dict],
     return notes, attributions_json(answer.attribution, answer.sources)
 
 
-
 def source_headers(sources) -> dict:
     # ASCII JSON (titles escaped), no snippets: headers must stay small.
     compact = [{"n": s.n, "title": s.title[:200], "url": s.url, "score": round(float(s.score), 4)}
@@ -181,17 +198,17 @@ def source_headers(sources) -> dict:
     return {"x-opencite-sources": json.dumps(compact, separators=(",", ":"))}
 
 
-
-def usage_of(answer, streamed_tokens: int | None) -> dict:
+def usage_of(answer) -> dict:
+    """The LLM's own token counts (or the chain's count with the served model's tokenizer when
+    the server reports none; see RagChain), in OpenAI's shape."""
     usage = answer.usage or {}
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or streamed_tokens or 0)
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-
-def finish_reason_of(usage: dict, max_tokens: int | None) -> str:
-    return "length" if max_tokens and usage["completion_tokens"] >= max_tokens else "stop"
+def finish_reason_of(answer) -> str:
+    """The LLM's finish reason ("stop", "length", ...)."""
+    return answer.finish_reason or "stop"
 
 
 def index_failure(exc: Exception) -> bool:
@@ -200,7 +217,6 @@ def index_failure(exc: Exception) -> bool:
     from opencite.ingest.index import IndexError_
 
     return isinstance(exc, IndexError_) or type(exc).__module__.startswith("chromadb")
-
 
 
 def index_unavailable(exc: Exception) -> APIError:

@@ -198,6 +198,14 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], by_n: d
             best[w.n] = (score, ok, w)
     supports = {n for n, (score, ok, _) in best.items() if ok and score >= settings.threshold}
     cited = [n for n in sentence.markers if n in by_n]
+    if len(cited) > 1 and not supports & set(cited):
+        # A sentence joining facts of several cited sources: its figures and names may be spread
+        # over their best windows.
+        parts = [best[n] for n in cited if n in best]
+        found = set().union(*(w.numbers for _, _, w in parts))
+        if max(p[0] for p in parts) >= settings.threshold and all(_number_found(x, found) for x in numbers) \
+                and all(any(_names_found({x}, w, by_n[w.n]) for _, _, w in parts) for x in names):
+            supports |= {w.n for score, _, w in parts if score >= settings.threshold / 2}
     top = max(best, key=lambda n: (n in supports, best[n][0]), default=None)
     if supports & set(cited):
         outcome, markers = "supported", [n for n in cited if n in supports]

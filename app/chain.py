@@ -25,7 +25,7 @@ from opencite.app.llm import Endpoint, chat_model, resolve_endpoint
 from opencite.app.retrieval import retrieve
 from opencite.app.sentences import markers_in
 from opencite.app.prompt_budget import fit_prompt
-from opencite.app.tokens import token_counter
+from opencite.app.tokens import count_messages, token_counter
 from opencite.ingest import constants as C
 from opencite.ingest.index import OpenIndex, open_index
 from opencite.settings import Settings
@@ -50,6 +50,7 @@ class _Run:
     prompt: list[dict] = field(default_factory=list)
     filter: CitationFilter | None = None
     parts: list[str] = field(default_factory=list)
+    generated: list[str] = field(default_factory=list)  # the LLM's text before the citation filter
     timings: dict = field(default_factory=dict)
     usage: dict | None = None
     error: str | None = None
@@ -65,6 +66,7 @@ class _Run:
             self.usage = {"prompt_tokens": usage.get("input_tokens", 0),
                           "completion_tokens": usage.get("output_tokens", 0)}
         text = chunk.content if isinstance(chunk.content, str) else ""
+        self.generated.append(text)
         safe = self.filter.feed(text) if text else ""
         if safe:
             self.timings.setdefault("first_token_s", time.perf_counter() - self.t0)
@@ -97,6 +99,7 @@ class _Run:
             error_kind=self.error_kind,
             usage=self.usage,
             timings=dict(self.timings),
+            finish_reason=self.finish_reason,
         ))
 
 
@@ -198,6 +201,7 @@ class RagChain:
             for event in run.flush():
                 yield event
             self._check_complete(run)
+            run.usage = run.usage or self._counted_usage(run)
         except Exception as exc:  # any LLM failure becomes an ErrorEvent, sources kept
             for event in run.flush():
                 yield event
@@ -268,10 +272,19 @@ class RagChain:
 
     def _fit_prompt(self, run: _Run, hits) -> str | None:
         max_tokens = int(run.llm_options.get("max_tokens") or self.settings.llm.max_tokens)
-        fitted = fit_prompt(run.standalone, [_source(n, d, sc) for n, (d, sc) in enumerate(hits, 1)],
+        fitted = fit_prompt(run.standalone, numbered_sources(hits),
                             self.counter(), self.context_window(), max_tokens)
         run.sources, run.prompt = fitted.sources, fitted.prompt
         return fitted.overflow
+
+    def _counted_usage(self, run: _Run) -> dict:
+        """Usage for a server that reports none (no `stream_options.include_usage`): the answer
+        and the prompt messages counted with the served model's tokenizer (an estimate when it
+        is not on this machine; the prompt adds a per-message allowance for the chat template)."""
+        counter = self.counter()
+        return {"prompt_tokens": count_messages(counter, run.prompt),
+                "completion_tokens": counter.count("".join(run.generated)),
+                "usage_counted_by": "tokenizer" if counter.exact else "estimate"}
 
     def _check_complete(self, run: _Run) -> None:
         # An OpenAI-compatible stream ends with a finish_reason; a dropped connection does not.
@@ -359,6 +372,12 @@ def _drive_blocking(steps: AsyncIterator[Event]) -> Iterator[Event]:
             yield event
     finally:
         step(steps.aclose())
+
+
+def numbered_sources(hits) -> list[Source]:
+    """Retrieval hits `(document, score)` as the chain's sources, numbered from 1 in rank order
+    (the numbers of the `[n]` markers)."""
+    return [_source(n, doc, score) for n, (doc, score) in enumerate(hits, start=1)]
 
 
 def _source(n: int, doc, score: float) -> Source:

@@ -91,10 +91,11 @@ def llm_models_url(settings: Settings) -> str:
 
 
 def llm_answers(settings: Settings) -> bool:
-    try:
-        return httpx.get(llm_models_url(settings), timeout=3).status_code == 200
-    except httpx.HTTPError:
-        return False
+    from opencite.app.llm import resolve_endpoint
+    from opencite.serving.health import probe
+
+    ep = resolve_endpoint(settings)
+    return probe(ep.base_url, ep.api_key, timeout=3).ok
 
 
 def serve_model_hint(settings: Settings) -> str:
@@ -108,13 +109,11 @@ def warm_up(settings: Settings) -> str | None:
     """One 1-token answer, so a model the server loads lazily is loaded (or downloaded) now,
     under `up`'s progress, rather than on the first question. None when it answered."""
     from opencite.app.llm import resolve_endpoint
+    from opencite.serving.health import one_token_request
 
     ep = resolve_endpoint(settings)
     try:
-        r = httpx.post(f"{ep.base_url}/chat/completions", timeout=settings.serve.startup_timeout,
-                       headers={"Authorization": f"Bearer {ep.api_key}"},
-                       json={"model": ep.model, "max_tokens": 1,
-                             "messages": [{"role": "user", "content": "Hello"}]})
+        r = one_token_request(ep.base_url, ep.model, ep.api_key, timeout=settings.serve.startup_timeout)
     except httpx.HTTPError as exc:
         return f"the first request failed: {type(exc).__name__}: {exc}"
     return None if r.status_code == 200 else f"the first request failed: HTTP {r.status_code} {r.text[:300]}"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
 import openai
 from langchain_openai import ChatOpenAI
 
+from opencite.serving.endpoint import resolve_llm
+from opencite.serving.health import probe
 from opencite.settings import Settings
-
-DEFAULT_CONTEXT_WINDOW = 4096  # when neither settings nor a serving preset says
-
 
 @dataclass
 class Endpoint:
@@ -22,43 +20,9 @@ class Endpoint:
 
 
 def resolve_endpoint(settings: Settings) -> Endpoint:
-    """The serving component's resolve_llm() when present, else settings.llm directly."""
-    try:
-        from opencite.serving.endpoint import resolve_llm
-    except ImportError:
-        resolve_llm = None
-    if resolve_llm is not None:
-        ep = resolve_llm(settings)
-        return Endpoint(ep.base_url, _secret(ep.api_key), ep.model, int(ep.context_window))
-    llm = settings.llm
-    base_url = llm.base_url or f"http://{settings.serve.host}:{settings.serve.port}/v1"
-    model = llm.model or settings.serve.served_model_name or _first_served_model(base_url, settings)
-    return Endpoint(
-        base_url=base_url.rstrip("/"),
-        api_key=_secret(llm.api_key),
-        model=model or settings.serve.preset,
-        context_window=llm.context_window or DEFAULT_CONTEXT_WINDOW,
-    )
-
-
-def _secret(value) -> str:
-    if hasattr(value, "get_secret_value"):
-        value = value.get_secret_value()
-    return value or "not-needed"
-
-
-def _first_served_model(base_url: str, settings: Settings) -> str | None:
-    try:
-        r = httpx.get(
-            f"{base_url.rstrip('/')}/models",
-            headers={"Authorization": f"Bearer {_secret(settings.llm.api_key)}"},
-            timeout=3,
-        )
-        r.raise_for_status()
-        data = r.json().get("data") or []
-        return data[0]["id"] if data else None
-    except Exception:
-        return None
+    """Where the LLM is, as the serving component resolves it (settings.llm over the local server)."""
+    ep = resolve_llm(settings)
+    return Endpoint(ep.base_url, ep.api_key or "not-needed", ep.model, int(ep.context_window))
 
 
 def chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
@@ -78,15 +42,8 @@ def chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
 
 
 def model_status(endpoint: Endpoint, timeout: float = 3.0) -> tuple[bool, str]:
-    """(reachable, message) from GET /models, for the UI sidebar and `opencite up`."""
-    try:
-        r = httpx.get(
-            f"{endpoint.base_url}/models",
-            headers={"Authorization": f"Bearer {endpoint.api_key}"},
-            timeout=timeout,
-        )
-        r.raise_for_status()
-        ids = [m.get("id") for m in r.json().get("data") or []]
-        return True, ", ".join(i for i in ids if i) or "(no models listed)"
-    except Exception as exc:
-        return False, f"unreachable ({type(exc).__name__}: {exc})"
+    """(reachable, the served models or the problem), for the UI sidebar."""
+    found = probe(endpoint.base_url, endpoint.api_key, timeout=timeout)
+    if not found.ok:
+        return False, f"unreachable ({found.message})"
+    return True, ", ".join(m for m in found.models or [] if m) or "(no models listed)"

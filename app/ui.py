@@ -1,8 +1,9 @@
 """opencite web chat (Streamlit script; start it with `opencite ui`).
 
-Streams the chain's answer, links [n] markers to source cards, keeps conversations across reloads
-(ui_history), stores 👍/👎 feedback in <data_dir>/runtime/feedback.jsonl, and signs users in when
-configured (ui_auth). Page text is shown as text only (see ui_render).
+Streams the chain's answer, links [n] markers to compact source cards with the supporting quotes
+highlighted (ui_cards), marks unsupported sentences, keeps conversations across reloads (ui_history),
+stores 👍/👎 feedback in <data_dir>/runtime/feedback.jsonl and signs users in when configured
+(ui_auth). Page text is never HTML (safe_markdown).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import streamlit.components.v1 as components
 
 from opencite.app.chain import DoneEvent, ErrorEvent, RagChain, SourcesEvent, TokenEvent
 from opencite.app.llm import model_status
-from opencite.app.ui_render import (NOTE_MAX_CHARS, anchor, answer_record, escape_md, link_markers,
-                                    safe_url, save_feedback, sources_of)
 from opencite.app.ui_auth import require_user
+from opencite.app.ui_cards import answer_markdown, attribution_caption, source_cards
 from opencite.app.ui_history import ChatStore, bootstrap_script, new_id, owner_of, valid_id
+from opencite.app.ui_render import NOTE_MAX_CHARS, answer_record, escape_md, save_feedback
 from opencite.ingest import kb as kbs
 from opencite.settings import get_settings
 
@@ -158,36 +159,6 @@ def sidebar(chain: RagChain | None, index_error: str | None) -> tuple[int, float
     return k, temperature, mode
 
 
-def source_cards(message_id: str, record: dict) -> None:
-    sources = sources_of(record)
-    if not sources:
-        return
-    cited = set(record.get("cited") or [])
-    shown = [s for s in sources if s.n in cited] or sources
-    st.caption("Cited sources" if cited else "Retrieved sources (none cited)")
-    for src in shown:
-        card(message_id, src)
-    rest = [s for s in sources if s not in shown]
-    if rest:
-        with st.expander(f"Other retrieved sources ({len(rest)})"):
-            for src in rest:
-                card(message_id, src)
-
-
-def card(message_id: str, src) -> None:
-    with st.container(border=True, key=f"card-{message_id}-{src.n}"):
-        # The header carries the id the [n] links jump to.
-        st.subheader(f"\\[{src.n}\\] {escape_md(src.title)}", anchor=anchor(message_id, src.n))
-        st.caption(f"score {src.score:.3f}"
-                   + (f" · {escape_md(src.heading_path)}" if src.heading_path else ""))
-        url = safe_url(src.url)
-        if url:
-            st.markdown(f"[{escape_md(src.url)}]({url.replace(')', '%29').replace(' ', '%20')})")
-        else:
-            st.text(src.url)
-        st.text(src.snippet)  # page text: plain text, never Markdown/HTML
-
-
 def show_message(record: dict) -> None:
     with st.chat_message(record["role"]):
         if record["role"] == "user":
@@ -195,7 +166,8 @@ def show_message(record: dict) -> None:
             return
         message_id = record["id"]
         if record.get("content"):
-            st.markdown(link_markers(record["content"], message_id, len(record.get("sources") or [])))
+            st.markdown(answer_markdown(record))
+            attribution_caption(record)
         if record.get("error"):
             st.error(escape_md(record["error"]))
         if record.get("dropped_markers"):

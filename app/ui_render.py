@@ -66,7 +66,38 @@ def answer_record(answer: RagAnswer) -> dict:
         "dropped_markers": answer.dropped_markers,
         "error": answer.error,
         "error_kind": answer.error_kind,
+        "attribution": answer.attribution.to_dict() if answer.attribution else None,
     }
+
+
+def highlights_for(record: dict, n: int) -> list[tuple[int, int]]:
+    """Spans of source n's chunk that support the sentences citing it."""
+    spans = []
+    for s in (record.get("attribution") or {}).get("sentences", []):
+        if n in s["markers"]:
+            spans += [(e["start"], e["end"]) for e in s["evidence"] if e["n"] == n and e["supports"]]
+    return spans
+
+
+def quote_link(record: dict, src: Source) -> str:
+    """The source's URL opening the page at its first supporting quote (a text fragment)."""
+    from opencite.app.text_fragment import fragment_url
+
+    for s in (record.get("attribution") or {}).get("sentences", []):
+        for e in s["evidence"]:
+            if e["n"] == src.n and e["supports"] and src.n in s["markers"]:
+                return fragment_url(src.url, e["quote"], src.snippet)
+    return src.url
+
+
+def mark_unsupported(answer: str, record: dict) -> str:
+    """The answer with each sentence no source supports visibly marked (never hidden)."""
+    sentences = [s for s in (record.get("attribution") or {}).get("sentences", [])
+                 if s["outcome"] == "unsupported" and answer[s["start"]:s["end"]] == s["text"]]
+    for s in sorted(sentences, key=lambda s: -s["start"]):
+        answer = (answer[:s["start"]] + f":red-background[{s['text']}] :red[**⚠ unsupported**]"
+                  + answer[s["end"]:])
+    return answer
 
 
 def sources_of(record: dict) -> list[Source]:

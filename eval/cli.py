@@ -47,6 +47,30 @@ def register(app: typer.Typer) -> None:
         _print_summary(result["summary"])
         console.print(f"results: {result['paths']['json']}\nreport:  {result['paths']['report']}")
 
+    @ev.command("citations")
+    def citations_cmd(
+        answers: Path = typer.Argument(..., help="Answers to check, one JSON object per line: id, question, answer, sources?"),
+        out: Path = typer.Option(None, "--out", help="Folder (default: data/eval-runs/citations-<file name>)."),
+        base_url: str = typer.Option(None, "--base-url", help="Site that path-only sources (/blog/x) live on."),
+    ) -> None:
+        """Check every sentence of given answers against what the product retrieves for their
+        questions: outcomes, citation precision and recall against the gold pages."""
+        from opencite.eval.citations import run_citations
+        from opencite.eval.questions import QuestionsError
+        from opencite.settings import get_settings
+
+        if not answers.is_file():
+            console.print(f"[red]error:[/red] {answers} does not exist. Fix: give a .jsonl file of "
+                          "{id, question, answer, sources?} lines.")
+            raise typer.Exit(2)
+        try:
+            result = run_citations(get_settings(), answers, out=out, base_url=base_url)
+        except (QuestionsError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
+        _print_summary(result["summary"])
+        console.print(f"results: {result['paths']['results']}\nreport:  {result['paths']['report']}")
+
     @ev.command("beir")
     def beir_cmd(
         directory: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv."),

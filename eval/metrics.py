@@ -115,3 +115,40 @@ def percentiles(values: Iterable[float | None], qs=(50, 95)) -> dict[str, float 
     if not xs:
         return {f"p{q}": None for q in qs}
     return {f"p{q}": float(np.percentile(xs, q)) for q in qs}
+
+
+def sentence_records(attribution, source_urls: dict[int, str]) -> list[dict]:
+    """An answer's checked sentences as eval records: text, outcome, cited URLs, score, quote."""
+    if attribution is None:
+        return []
+    out = []
+    for s in attribution.sentences:
+        quotes = [e.quote for e in s.evidence if e.supports and e.n in s.markers]
+        out.append({"text": s.text, "outcome": s.outcome, "cited": [source_urls[n] for n in s.markers],
+                    "original_cited": [source_urls[n] for n in s.original_markers],
+                    "score": s.score, "quote": quotes[0] if quotes else None})
+    return out
+
+
+def attribution_stats(sentences: list[dict], relevant: set[str] | None) -> dict:
+    """Page-level citation precision (citations pointing at a gold page) and recall (checked
+    sentences citing at least one gold page) of one answer, and its outcome counts."""
+    counts = {o: sum(1 for s in sentences if s["outcome"] == o)
+              for o in ("supported", "repointed", "added", "unsupported")}
+    stats = {"sentences": len(sentences), "citations": sum(len(s["cited"]) for s in sentences),
+             "to_gold": None, "sentences_citing_gold": None, **counts}
+    if relevant:
+        stats["to_gold"] = sum(1 for s in sentences for url in s["cited"] if url in relevant)
+        stats["sentences_citing_gold"] = sum(1 for s in sentences if set(s["cited"]) & relevant)
+    return stats
+
+
+def summarise_attribution(stats: list[dict]) -> dict:
+    """Micro-averaged precision / recall over answers with known gold pages, outcome totals."""
+    known = [s for s in stats if s.get("to_gold") is not None]
+    out = {"answers": len(stats),
+           "citation_precision": ratio((s["to_gold"] for s in known), (s["citations"] for s in known)),
+           "citation_recall": ratio((s["sentences_citing_gold"] for s in known), (s["sentences"] for s in known))}
+    for o in ("supported", "repointed", "added", "unsupported"):
+        out[o] = sum(s.get(o, 0) for s in stats)
+    return out

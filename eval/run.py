@@ -78,7 +78,7 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
     ordered = [records[q.id] for q in questions if q.id in records]
     summary = summarise(ordered, k)
     if retrieval_only:  # no answers were generated: answer-side figures would be noise
-        summary.update(answers={}, citations={}, not_covered={})
+        summary.update(answers={}, citations={}, not_covered={}, attribution={})
     config["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     paths = write_report(out, config, summary, ordered)
     return {"config": config, "summary": summary, "questions": ordered, "paths": paths}
@@ -93,13 +93,13 @@ class RetrievalOnly:
         self.endpoint = None
 
     def invoke(self, messages: list[dict], k: int, retrieval_mode: str):
-        from opencite.app.chain import RagAnswer, _source
+        from opencite.app.chain import RagAnswer, numbered_sources
         from opencite.app.retrieval import retrieve
 
         question = messages[-1]["content"]
         t0 = time.perf_counter()
         hits = retrieve(self.chain.index, question, k, self.settings, retrieval_mode)
-        sources = [_source(n, doc, score) for n, (doc, score) in enumerate(hits, start=1)]
+        sources = numbered_sources(hits)
         return RagAnswer(question, question, "", sources, [], 0,
                          timings={"retrieve_s": time.perf_counter() - t0})
 
@@ -186,9 +186,11 @@ def evaluate_question(chain, grader: Judge | None, q: Question, k: int, mode: st
         page_run=M.page_run((urls[s.n], s.score) for s in ans.sources),
         citations=M.citation_stats(ans.answer, ans.dropped_markers, urls, relevant),
         says_not_covered=M.says_not_covered(ans.answer),
+        sentences=M.sentence_records(ans.attribution, urls),
         timings=ans.timings or {},
         usage=ans.usage,
     )
+    record["attribution"] = M.attribution_stats(record["sentences"], relevant)
     if grader is not None and not ans.error:
         context = "\n\n".join(f"[{s.n}] {s.title} ({s.url})\n{s.snippet}" for s in ans.sources)
         verdicts = grader.grade_answer(q.question, ans.answer, context, q.reference, q.answerable)
@@ -239,9 +241,11 @@ def summarise(records: list[dict], k: int) -> dict:
     latency = {"first_token_p50_s": first["p50"], "first_token_p95_s": first["p95"],
                "total_p50_s": total["p50"], "total_p95_s": total["p95"],
                "retrieve_p50_s": retrieve_s["p50"], "retrieve_p95_s": retrieve_s["p95"]}
+    attributed = [r["attribution"] for r in ok if r.get("relevant") != [] and r.get("sentences")]
     return {
         "questions": len(records),
         "errors": len(records) - len(ok),
+        "attribution": M.summarise_attribution(attributed) if attributed else {},
         "retrieval": retrieval,
         "answers": answers,
         "citations": citations,

@@ -102,6 +102,7 @@ class Fetcher:
     def __init__(self, client: httpx.AsyncClient, cfg: FetchSettings, robots: RobotsCache) -> None:
         self.client, self.cfg, self.robots = client, cfg, robots
         self._pace: dict[str, tuple[asyncio.Lock, list[float]]] = {}  # host -> (lock, [next free slot])
+        self._failing: dict[str, int] = {}  # host -> requests in a row that got no usable answer
 
     async def _wait_for_slot(self, url: str) -> None:
         """robots.txt Crawl-delay: requests to one host at least that far apart (capped by the
@@ -122,7 +123,15 @@ class Fetcher:
     async def fetch(self, url: str, validators: tuple[str | None, str | None] | None = None) -> Fetched:
         if url.startswith("file://"):
             return await asyncio.to_thread(_read_local, url, self.cfg)
+        host = urlsplit(url).netloc
+        limit = self.cfg.host_failure_limit
+        if limit and self._failing.get(host, 0) >= limit:
+            # A host that is down must not hold the run for every URL it lists (50,000 in a sitemap).
+            return Fetched(url=url, error=f"not tried: {host} failed {limit} requests in a row (timeouts, "
+                                          "connection errors, 5xx) — the next run tries again "
+                                          "(OPENCITE_FETCH__HOST_FAILURE_LIMIT)")
         fetched = Fetched(url=url)
+        host_trouble = True  # cleared by any answer below 500 other than 429
         try:
             await self._wait_for_slot(url)  # before the deadline starts: waiting our turn is not slowness
         except (httpx.HTTPError, TimeoutError):
@@ -147,6 +156,7 @@ class Fetcher:
                 ):
                     with attempt:
                         await self._attempt(fetched, validators)
+            host_trouble = False
         except TimeoutError:
             fetched.error = f"timed out: no complete answer within {self.cfg.timeout:g}s (OPENCITE_FETCH__TIMEOUT)"
         except _ServerError as exc:
@@ -164,8 +174,10 @@ class Fetcher:
             fetched.error = f"connection failed{tries}: {exc.__class__.__name__} {exc}".strip()
         except _FetchFailed as exc:
             fetched.error = str(exc)
+            host_trouble = False  # an answer (404, too big, redirect loop): the host is up
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             fetched.error = f"{exc.__class__.__name__}: {exc}"
+        self._failing[host] = self._failing.get(host, 0) + 1 if host_trouble else 0
         if fetched.error or fetched.skipped_reason:
             fetched.body = b""
         return fetched

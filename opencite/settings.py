@@ -105,6 +105,9 @@ class FetchSettings(BaseModel):
     max_bytes: int = Field(10_000_000, ge=1)
     user_agent: str = "opencite/0.1 (+https://github.com/opencite/opencite; RAG indexer)"
     respect_robots: bool = True
+    # After this many URLs of one host in a row end in a timeout, a connection error or a 5xx/429
+    # (retries spent), its other URLs in the run fail at once ("not tried"); 0 turns it off.
+    host_failure_limit: int = Field(20, ge=0)
 
 
 class SyncSettings(BaseModel):
@@ -222,7 +225,7 @@ class AttributionSettings(BaseModel):
     check_numbers_and_names: bool = True
     cross_encoder_model: str | None = None  # local folder or hub id (NLI or claim-check model)
     cross_encoder_device: str = "cpu"
-    min_claim_words: int = Field(3, ge=1)  # shorter sentences ("Yes.") are not checked
+    min_claim_words: int = Field(2, ge=1)  # sentences with fewer content words ("Yes.") are not checked
 
 
 class Settings(BaseSettings):

@@ -66,6 +66,14 @@ def wait_ready(url: str, timeout: float, api_key: str | None = None, interval: f
         time.sleep(interval)
 
 
+def one_token_request(base_url: str, model: str, api_key: str | None = None, timeout: float = 60) -> httpx.Response:
+    """A one-token chat request: asks whether the server answers to `model`, and warms up a
+    server that loads its model lazily (raises httpx.HTTPError when nothing answers)."""
+    _, base = split_base(base_url)
+    return httpx.post(base + "/chat/completions", headers=_headers(api_key), timeout=timeout,
+                      json={"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1})
+
+
 def check_model(base_url: str, model: str, api_key: str | None = None, models: list[str] | None = None) -> Probe:
     """Does the server serve `model`? Listed in /v1/models is enough. Otherwise ask it with a
     one-token chat request: TGI lists its model id but answers to any name (the notebook's
@@ -79,12 +87,7 @@ def check_model(base_url: str, model: str, api_key: str | None = None, models: l
     if model in models:
         return Probe(True, f"serves {model!r}", models)
     try:
-        resp = httpx.post(
-            base + "/chat/completions",
-            json={"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1},
-            headers=_headers(api_key),
-            timeout=60,
-        )
+        resp = one_token_request(base_url, model, api_key, timeout=60)
     except httpx.HTTPError as exc:
         return Probe(False, f"a test request to {base} failed ({type(exc).__name__}: {exc})", models)
     if resp.status_code == 200:

@@ -20,6 +20,16 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 pytest_plugins = ["tests.fixtures.site", "tests.fixtures.tiny_llm", "tests.fixtures.scripted_llm"]
 
+# A test that uses one of these starts a heavy real part (a `chroma run` server, the CPU LLM engine):
+# it belongs to the slow tier (`pytest -m "not slow"` leaves it out) without marking it by hand.
+HEAVY_FIXTURES = {"chroma_server", "cpu_engine", "tiny_model_dir"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -273,6 +273,7 @@ def test_client_disconnect_mid_stream_frees_the_generation(llm_settings, scripte
         assert spy.closed_early == 1 and spy.completed == 0
 
 
+@pytest.mark.slow  # 32 concurrent streams
 def test_32_concurrent_streaming_clients_get_correct_answers(llm_settings, scripted_llm):
     cities = {"France": "Paris", "Italy": "Rome", "Germany": "Berlin", "Spain": "Madrid"}
 
@@ -313,6 +314,7 @@ def test_32_concurrent_streaming_clients_get_correct_answers(llm_settings, scrip
         assert api.health()["active_generations"] == 0
 
 
+@pytest.mark.slow  # `opencite api` as a subprocess
 def test_opencite_api_command_serves_models_and_health(settings_env, monkeypatch):
     import subprocess
     import sys

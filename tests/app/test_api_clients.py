@@ -19,6 +19,9 @@ PAGE = ("https://blog.example/open-source", "Why open source matters",
         "Open-source software is important because anyone can inspect, fix and improve the code.")
 
 
+pytestmark = pytest.mark.slow  # the client snippets, npm included
+
+
 @pytest.fixture
 def rag_api(llm_settings, scripted_llm):
     from tests.app.conftest import add_pages

@@ -6,11 +6,15 @@ double behind it (bounded examples so this stays well under a minute).
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 from pydantic import SecretStr
 
 from opencite.app.api import create_app
+
+
+pytestmark = pytest.mark.slow  # hundreds of generated requests
 
 
 def test_schema_generated_requests_cause_no_server_errors(llm_settings, scripted_llm):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import os
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from pydantic import SecretStr
 
 from opencite.app.api import create_app
 from tests.app.api_server import live_api
+
+
+pytestmark = pytest.mark.slow  # a Chroma server and an ingest subprocess
 
 
 def _write_pages(folder, prefix: str, count: int) -> None:

@@ -120,3 +120,10 @@ def test_cross_encoder_scorer_loads_a_local_nli_model_and_scores_entailment(tiny
 def test_cross_encoder_scorer_needs_a_model():
     with pytest.raises(ValueError, match="CROSS_ENCODER_MODEL"):
         default_scorer(AttributionSettings(scorer="cross-encoder"))
+
+
+def test_a_sentence_joining_two_cited_sources_is_supported_by_both(scorer):
+    a = run("The Eiffel Tower was completed in 1889 and the Berlin Wall fell in 1989 [1][3].", scorer)
+    assert a.sentences[0].outcome == "supported" and a.sentences[0].markers == [1, 3]
+    a = run("The Eiffel Tower was completed in 1889 and the Berlin Wall fell in 1991 [1][3].", scorer)
+    assert a.sentences[0].outcome == "unsupported"

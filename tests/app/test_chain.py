@@ -217,3 +217,20 @@ def test_stopping_a_sync_stream_early_closes_it(llm_settings, scripted_llm):
     assert isinstance(next(stream), TokenEvent)
     stream.close()  # no error, nothing left running
     assert stream.gi_frame is None
+
+
+def test_finish_reason_and_usage_come_from_the_llm(llm_settings, scripted_llm):
+    scripted_llm.reply("Paris [1] is")
+    scripted_llm.finish_reason = "length"
+    ans = RagChain(llm_settings).invoke(Q, k=2)
+    assert ans.finish_reason == "length"
+    assert ans.usage["completion_tokens"] == 3  # the double's own count, not the chain's
+    assert "usage_counted_by" not in ans.usage
+
+
+def test_usage_is_counted_when_the_server_reports_none(llm_settings, scripted_llm):
+    scripted_llm.reply("Paris is the capital of France [1].")
+    scripted_llm.reports_usage = False
+    ans = RagChain(llm_settings).invoke(Q, k=2)
+    assert ans.usage["usage_counted_by"] in ("tokenizer", "estimate")
+    assert ans.usage["completion_tokens"] > 0 and ans.usage["prompt_tokens"] > 0

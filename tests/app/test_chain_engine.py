@@ -1,11 +1,15 @@
 """The chain end to end: a real index (MiniLM, embedded Chroma) and the tiny random-weight
 chat model served by `opencite serve --engine cpu`. Random weights: structure, not wording."""
 
+import pytest
 from pydantic import SecretStr
 
 from opencite.app.chain import DoneEvent, RagChain, SourcesEvent, TokenEvent
 from opencite.app.citations import check_citations
 from opencite.app.tokens import TokenizerCounter
+
+
+pytestmark = pytest.mark.slow  # the CPU LLM engine
 
 
 def test_chain_streams_from_the_cpu_engine(indexed, cpu_engine):

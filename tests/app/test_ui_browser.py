@@ -25,6 +25,9 @@ if not Path(CHROMIUM).exists():
                 allow_module_level=True)
 
 
+pytestmark = pytest.mark.slow  # a real browser against `opencite ui`
+
+
 def cite_all(messages):
     n = messages[-1]["content"].count("<source id=")
     return "The capital of France is Paris " + "".join(f"[{i}]" for i in range(1, n + 1)) + \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import os
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from tests.app.conftest import PAGES, add_pages
 from tests.conftest import free_port, wait_http
 
 UP = [sys.executable, "-m", "opencite.cli", "up", "--no-browser"]
+
+
+pytestmark = pytest.mark.slow  # each test runs `opencite up` as a subprocess
 
 
 def run(env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:

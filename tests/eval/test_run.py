@@ -50,6 +50,7 @@ def eval_settings(settings, scripted_llm, tmp_path):
     settings.llm.api_key = SecretStr(scripted_llm.api_key)
     settings.llm.context_window = 4096
     settings.llm.max_retries = 0
+    settings.attribution.mode = "flag"  # answers kept as written; outcomes still recorded
     scripted_llm.responder = scripted
     path = tmp_path / "questions.jsonl"
     path.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
@@ -86,6 +87,10 @@ def test_run_end_to_end_then_resume(eval_settings, scripted_llm, tmp_path):
     assert s["citations"]["answers_with_citations"] == 1.0
     assert s["citations"]["to_retrieved"] == pytest.approx(4 / 5)  # 1 + 3 + 1 citations, one dropped
     assert s["not_covered"]["says_not_covered_phrase"] == 1.0 and s["not_covered"]["says_not_covered_judge"] == 1.0
+    # Attribution of the live answers: "two" joins two cited pages, both gold.
+    assert [x["outcome"] for x in two["sentences"]] == ["supported"]
+    assert two["attribution"]["to_gold"] == 2 and two["attribution"]["sentences_citing_gold"] == 1
+    assert s["attribution"]["citation_precision"] is not None and s["attribution"]["supported"] >= 1
     assert s["latency"]["first_token_p50_s"] > 0 and s["latency"]["total_p95_s"] >= s["latency"]["total_p50_s"]
 
     saved = json.loads((out / "results.json").read_text())

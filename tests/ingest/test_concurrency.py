@@ -1,6 +1,7 @@
 """Two real ingest processes against one embedded index: the second is refused clearly, the
 first finishes, and the index is whole."""
 
+import pytest
 import os
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from opencite.ingest.index import open_index
 from tests.ingest.pages import blog
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+pytestmark = pytest.mark.slow  # two ingest subprocesses at once
 
 
 def test_second_ingest_is_refused_while_first_writes(settings_env, site, tmp_path):

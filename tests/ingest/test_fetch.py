@@ -137,3 +137,14 @@ def test_parse_retry_after():
     assert parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now) == 30
     assert parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now) == 0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_a_host_that_keeps_failing_is_given_up_for_the_run_but_404s_do_not_count(site):
+    down = [site.put(f"/down{i}", "<h1>x</h1>", status=503) for i in range(6)]
+    cfg = FetchSettings(timeout=5, retries=0, concurrency=1, host_failure_limit=3)
+    results = run(down, cfg)
+    assert [r.error.startswith("HTTP 503") for r in results] == [True] * 3 + [False] * 3
+    assert all("not tried" in r.error and "HOST_FAILURE_LIMIT" in r.error for r in results[3:])
+    assert len([p for _, p, _ in site.log if p.startswith("/down")]) == 3
+    missing = [site.url(f"/missing{i}") for i in range(6)]
+    assert all(r.error == "HTTP 404 Not Found" for r in run(missing, cfg))  # answers: the host is up

@@ -74,3 +74,26 @@ def test_gone_twice_in_a_row_is_pruned_transient_failures_keep_chunks(settings, 
         assert records["flaky"].failed_at and "503" in records["flaky"].reason
         sources = set(m["source"] for m in idx.collection.get(include=["metadatas"])["metadatas"])
     assert sources == {site.url("/stay"), site.url("/flaky")}
+
+
+def test_a_50k_sitemap_on_a_host_that_is_down_ends_quickly_with_a_short_table(settings, site):
+    import io
+
+    from rich.console import Console
+
+    down = "http://127.0.0.1:9"  # nothing listens there: every connection is refused
+    body = "".join(f"<url><loc>{down}/p{i}</loc></url>" for i in range(50_000))
+    sm = site.put("/sitemap.xml", f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>',
+                  content_type="application/xml")
+    settings.fetch.retries = 1
+    started = time.monotonic()
+    report = run_ingest(settings, SourceSet(sitemaps=[sm]))
+    assert time.monotonic() - started < 90
+    assert report.counts()["failed"] == 50_000
+    reasons = {reason: len(members) for _, reason, members in report.groups()}
+    tried = sum(n for r, n in reasons.items() if r.startswith("connection failed"))
+    assert 20 <= tried < 20 + settings.fetch.concurrency  # then the host is given up (those in flight end)
+    assert sum(n for r, n in reasons.items() if r.startswith("not tried: 127.0.0.1:9 failed 20")) == 50_000 - tried
+    out = io.StringIO()
+    Console(file=out, width=160).print(report.table())
+    assert len(out.getvalue().splitlines()) < 40

@@ -16,6 +16,9 @@ from tests.ingest.pages import article, blog
 REPO = Path(__file__).resolve().parents[2]
 
 
+pytestmark = pytest.mark.slow  # SIGKILLs real ingest subprocesses
+
+
 def index_state(settings) -> dict:
     """Everything that must match a clean run: chunks, records and registry rows."""
     with open_index(settings, write=True) as idx:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 import subprocess
 
 import httpx
 
 from tests.fixtures.tiny_llm import opencite_cli
+
+
+pytestmark = pytest.mark.slow  # the CPU LLM engine
 
 
 def test_cpu_engine_answers_chat_completions(cpu_engine):

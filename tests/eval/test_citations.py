@@ -1,0 +1,56 @@
+"""`opencite eval citations`: given answers attributed against the product's own retrieval over
+a real tiny index (MiniLM + embedded Chroma); no LLM involved."""
+
+import json
+
+from typer.testing import CliRunner
+
+from opencite.eval.citations import run_citations
+from tests.app.conftest import add_pages
+from tests.eval.test_run import PAGES
+
+ANSWERS = [
+    {"id": "wrong", "question": "When was the Eiffel Tower completed?", "kind": "ignored",
+     "answer": "The Eiffel Tower was completed in 1889 [2].", "sources": ["/blog/paris"]},
+    {"id": "missing", "question": "When did the Berlin Wall fall?",
+     "answer": "The Berlin Wall fell in 1989. It fell in 1991 [1].", "sources": ["https://blog.example/blog/berlin"]},
+    {"id": "unknown", "question": "What is the capital of Spain?", "answer": "Madrid is the capital of Spain [1]."},
+]
+
+
+def write(tmp_path, lines):
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def test_given_answers_get_outcomes_quotes_precision_and_recall(settings, tmp_path):
+    add_pages(settings, PAGES)
+    out = tmp_path / "out"
+    result = run_citations(settings, write(tmp_path, ANSWERS), out=out, base_url="https://blog.example",
+                           show_progress=False)
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == ["wrong", "missing", "unknown"]
+    wrong = lines[0]["sentences"][0]
+    assert wrong["outcome"] == "repointed" and wrong["cited"] == ["https://blog.example/blog/paris"]
+    assert wrong["quote"] == "The Eiffel Tower was completed in 1889." and wrong["score"] > 0.5
+    assert [s["outcome"] for s in lines[1]["sentences"]] == ["added", "unsupported"]
+    assert lines[2]["sentences"][0]["outcome"] == "supported"
+    s = result["summary"]
+    # Known gold pages: wrong (1 citation, gold) and missing (1 added citation, gold; 1 unsupported).
+    assert s["citation_precision"] == 1.0 and s["citation_recall"] == 2 / 3
+    assert (s["supported"], s["repointed"], s["added"], s["unsupported"]) == (1, 1, 1, 1)
+    report = (out / "report.md").read_text()
+    assert "citation_recall" in report and "It fell in 1991" in report
+    assert json.loads((out / "summary.json").read_text())["summary"] == s
+
+
+def test_cli_refuses_a_line_without_an_answer(settings_env, tmp_path):
+    from opencite.cli import app
+
+    bad = write(tmp_path, [{"id": "a", "question": "q?"}])
+    res = CliRunner().invoke(app, ["eval", "citations", str(bad)])
+    said = " ".join(res.output.split())  # rich wraps long lines
+    assert res.exit_code == 2 and "answers.jsonl line 1: needs an 'answer'" in said
+    res = CliRunner().invoke(app, ["eval", "citations", str(tmp_path / "nope.jsonl")])
+    assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
