@@ -46,6 +46,7 @@ BATCH = 1000  # chunks per transaction and per Chroma get() while syncing
 # A reader checks the change marker at most this share of its time (the check's cost grows with
 # the collection: microseconds at a thousand chunks, tens of milliseconds at a million).
 CHECK_SHARE = 0.02
+MAX_CHECK_INTERVAL = 1.0  # seconds: the longest a reader may lag behind a write made elsewhere
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL);
@@ -273,11 +274,13 @@ def in_step_index(collection, settings) -> BM25Index:
         now = time.monotonic()
         if now - ix.checked_at >= ix.check_interval:
             marker = change_marker(collection, settings)
+            # Spaced by what the marker check costs, not by a sync: one long build must not leave
+            # a reader blind to later changes for minutes.
+            ix.check_interval = min((time.monotonic() - now) / CHECK_SHARE, MAX_CHECK_INTERVAL)
             if marker != ix.marker():
                 changed = ix.sync(collection, marker)
                 log.info("BM25 index %s brought in step with Chroma: %s", path, changed)
             ix.checked_at = time.monotonic()
-            ix.check_interval = (ix.checked_at - now) / CHECK_SHARE
         return ix
 
 

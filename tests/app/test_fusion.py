@@ -3,6 +3,8 @@ offline) and the retrieval modes through `retrieve()` on a real MiniLM + Chroma 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from opencite.app import fusion
@@ -115,12 +117,14 @@ def test_every_mode_through_retrieve(index, settings):
 
 
 def test_bm25_index_is_built_from_chroma_and_follows_it(index, settings):
-    from opencite.ingest.bm25 import BM25Index, bm25_path
+    from opencite.ingest.bm25 import MAX_CHECK_INTERVAL, BM25Index, bm25_path
 
     assert not bm25_path(settings).exists()
     retrieve(index, "capital", 2, settings, mode="bm25")
     assert len(BM25Index(bm25_path(settings))) == len(PAGES + MORE)
     add_pages(settings, [("https://blog.example/oslo", "Oslo", "Oslo is the capital of Norway; fjords.")])
+    # Readers check for writes made elsewhere at most MAX_CHECK_INTERVAL apart.
+    time.sleep(MAX_CHECK_INTERVAL)
     assert retrieve(index, "fjords", 1, settings, mode="bm25")[0][0].metadata["source"].endswith("oslo")
 
 
