@@ -74,7 +74,9 @@ class RunRecord:
 
     def write(self, folder: Path, keep: int) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{self.started.replace(':', '').replace('-', '').replace('+0000', 'Z')}.json"
+        # Milliseconds in the name: runs started within one second (a failing run retried at
+        # once) each keep their report instead of overwriting the previous one.
+        path = folder / f"{re.sub(r'[-:]', '', self.started).replace('+0000', 'Z')}.json"
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.__dict__, indent=2, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)  # never a half-written report
@@ -149,4 +151,4 @@ def sync_forever(settings: Settings, sources_file: Path, schedule: Schedule, *, 
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

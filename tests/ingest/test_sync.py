@@ -33,6 +33,15 @@ def test_bad_schedules_say_what_is_accepted(every, cron, message):
         parse_schedule(every, cron)
 
 
+def test_runs_within_one_second_each_keep_their_report(tmp_path):
+    from opencite.ingest.sync import RunRecord
+
+    first = RunRecord(started="2026-11-25T23:50:45.120+00:00", status="ok").write(tmp_path, keep=5)
+    second = RunRecord(started="2026-11-25T23:50:45.480+00:00", status="error").write(tmp_path, keep=5)
+    assert first != second
+    assert [json.loads(p.read_text())["status"] for p in sorted(tmp_path.glob("*.json"))] == ["ok", "error"]
+
+
 def _snapshot(settings) -> dict:
     from opencite.ingest.index import open_index
 
