@@ -62,7 +62,9 @@ def _opencite(*args: str) -> list[str]:
 
 def check_embedding_model(settings: Settings) -> str | None:
     """None when the embedding model is a local folder or downloadable, else the fix."""
-    model = settings.embedding.resolved_model()
+    from opencite.ingest.embeddings import resolve_embedder  # loads torch; only `up` needs it
+
+    model = resolve_embedder(settings.embedding).model
     if Path(model).expanduser().exists():
         return None
     try:

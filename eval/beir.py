@@ -22,6 +22,7 @@ import pytrec_eval
 from rich.progress import Progress
 
 from opencite.eval.metrics import Qrels, Run, top
+from opencite.ingest.embeddings import resolve_embedder
 from opencite.ingest.index import OpenIndex, open_index
 from opencite.settings import Settings
 
@@ -86,7 +87,7 @@ def document_text(doc: dict) -> str:
 def beir_settings(settings: Settings, root: Path, cache_dir: Path | None = None) -> Settings:
     """The same settings pointed at a collection of its own in its own embedded Chroma."""
     root = Path(root).resolve()
-    model = settings.embedding.resolved_model()
+    model = resolve_embedder(settings.embedding).model
     key = hashlib.sha1(f"{root}|{model}".encode()).hexdigest()[:10]
     name = re.sub(r"[^a-zA-Z0-9_-]", "-", root.name)[:40] or "beir"
     chroma = settings.chroma.model_copy(update={"url": None, "path": None, "collection": f"beir-{name}-{key}"})
@@ -204,7 +205,7 @@ def run_beir(settings: Settings, root: Path, *, mode: str = "dense", cache_dir: 
         t_search = time.perf_counter() - t1
     return {
         "dataset": str(Path(root).resolve()),
-        "model": bs.embedding.resolved_model(),
+        "model": resolve_embedder(bs.embedding).model,
         "mode": mode,
         "collection": bs.chroma.collection,
         "documents": len(corpus),

@@ -18,6 +18,8 @@ from rich.progress import track
 
 from opencite.eval import metrics as M
 from opencite.eval.questions import QuestionsError, load_questions, normalize_url
+from opencite.ingest.embeddings import resolve_embedder
+from opencite.settings import Settings
 from opencite.settings import Settings
 
 
@@ -63,7 +65,7 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
     summary = M.summarise_attribution([r["citations"] for r in records])
     config = {"answers": str(Path(path).resolve()), "k": k, "retrieval_mode": mode,
               "attribution": settings.attribution.model_dump(mode="json"),
-              "embedding_model": settings.embedding.resolved_model()}
+              "embedding_model": resolve_embedder(settings.embedding).model}
     (out / "summary.json").write_text(json.dumps({"config": config, "summary": summary}, indent=2), encoding="utf-8")
     (out / "report.md").write_text(report(config, summary, records), encoding="utf-8")
     return {"config": config, "summary": summary, "records": records,

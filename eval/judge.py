@@ -16,6 +16,7 @@ from pathlib import Path
 
 from openai import OpenAI
 
+from opencite.serving.health import probe
 from opencite.settings import Settings
 
 PROMPT_DIR = Path(__file__).parent
@@ -84,22 +85,18 @@ def judge_endpoint(settings: Settings) -> JudgeEndpoint:
     cfg = settings.eval
     if cfg.judge_base_url:
         key = cfg.judge_api_key.get_secret_value() if cfg.judge_api_key else "not-needed"
-        model = cfg.judge_model or _first_model(cfg.judge_base_url, key)
+        model = cfg.judge_model
         if not model:
-            raise ValueError(f"the judge at {cfg.judge_base_url} lists no model. Fix: set OPENCITE_EVAL__JUDGE_MODEL.")
+            found = probe(cfg.judge_base_url, key, timeout=10)
+            model = next(iter(found.models or []), None)
+            if not model:
+                raise ValueError(f"the judge at {cfg.judge_base_url} lists no model ({found.message}). "
+                                 "Fix: set OPENCITE_EVAL__JUDGE_MODEL.")
         return JudgeEndpoint(cfg.judge_base_url.rstrip("/"), key, model)
     from opencite.app.llm import resolve_endpoint
 
     ep = resolve_endpoint(settings)
     return JudgeEndpoint(ep.base_url, ep.api_key, cfg.judge_model or ep.model)
-
-
-def _first_model(base_url: str, key: str) -> str | None:
-    try:
-        models = OpenAI(base_url=base_url, api_key=key, timeout=10, max_retries=0).models.list()
-        return next(iter(models)).id
-    except Exception:
-        return None
 
 
 class Judge:

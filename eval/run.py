@@ -21,6 +21,8 @@ from opencite.eval import metrics as M
 from opencite.eval.judge import Judge, judge_endpoint
 from opencite.eval.questions import Question, load_questions, normalize_url
 from opencite.eval.report import write_report
+from opencite.ingest.embeddings import resolve_embedder
+from opencite.settings import Settings
 from opencite.settings import Settings
 
 RESULTS = "results.jsonl"
@@ -61,7 +63,7 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
         "base_url": normalize_url(base_url) if base_url else None,
         "k": k,
         "retrieval_mode": mode,
-        "embedding_model": settings.embedding.resolved_model(),
+        "embedding_model": resolve_embedder(settings.embedding).model,
         "collection": settings.chroma.collection,
         "llm_model": _llm_model(chain),
         "judge_model": grader.endpoint.model if grader else None,

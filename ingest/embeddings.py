@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -12,8 +14,56 @@ from langchain_huggingface import HuggingFaceEmbeddings
 from opencite.settings import EmbeddingSettings
 
 
+BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
+
+
 class EmbeddingModelError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class EmbedderChoice:
+    """What the embedding settings' `auto` values mean on this machine."""
+
+    model: str
+    device: str
+    precision: str  # float32 | bfloat16
+    query_instruction: str
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """AMX or AVX512-BF16 units, read from the CPU flags the kernel reports. Without them bf16 is
+    emulated and slower than float32; where the flags can't be read, the answer is no."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_embedder(cfg: EmbeddingSettings) -> EmbedderChoice:
+    device = resolve_device(cfg.device)
+    model = cfg.model or (cfg.cpu_model if device == "cpu" else cfg.gpu_model)
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bfloat16" if device == "cpu" and cpu_has_native_bf16() else "float32"
+    instruction = cfg.query_instruction
+    if instruction is None:
+        name = model.lower()
+        instruction = BGE_QUERY_INSTRUCTION if "bge-" in name and "-en" in name else ""
+    return EmbedderChoice(model, device, precision, instruction)
 
 
 class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
@@ -37,13 +87,14 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
 
 def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
     """Load the configured model; the query instruction (bge's) applies to queries only."""
+    choice = resolve_embedder(cfg)
     return _load(
-        cfg.resolved_model(),
-        cfg.resolved_device(),
-        cfg.resolved_precision(),
+        choice.model,
+        choice.device,
+        choice.precision,
         cfg.batch_size,
         cfg.normalize,
-        cfg.resolved_query_instruction(),
+        choice.query_instruction,
         str(cfg.cache_folder) if cfg.cache_folder else None,
     )
 

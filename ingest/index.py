@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from opencite.ingest import constants as C
-from opencite.ingest.embeddings import LazyEmbeddings, embedding_dimension
+from opencite.ingest.embeddings import LazyEmbeddings, embedding_dimension, resolve_embedder
 from opencite.settings import Settings
 
 
@@ -163,7 +163,7 @@ def open_index(
 
 def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
     embeddings = embeddings or LazyEmbeddings(settings.embedding)
-    model = settings.embedding.resolved_model()
+    model = resolve_embedder(settings.embedding).model
     client = chroma_client(settings)
     name = settings.chroma.collection
 

@@ -73,9 +73,10 @@ def check_chroma(settings: Settings) -> Check:
 
 
 def check_embedding(settings: Settings) -> Check:
-    from opencite.ingest.embeddings import load_embeddings
+    from opencite.ingest.embeddings import load_embeddings, resolve_embedder
 
-    model = settings.embedding.resolved_model()
+    choice = resolve_embedder(settings.embedding)
+    model = choice.model
     try:
         embeddings = load_embeddings(settings.embedding)
         dims = len(embeddings.embed_query("doctor"))
@@ -84,8 +85,7 @@ def check_embedding(settings: Settings) -> Check:
             "embedding", False, f"embedding model {model!r} did not load: {str(exc).splitlines()[0][:300]}",
             "set OPENCITE_EMBEDDING__MODEL to a local folder or reachable hub id (see `opencite config`)",
         )
-    cfg = settings.embedding
-    return Check("embedding", True, f"{model} loads on {cfg.resolved_device()} ({dims} dims, {cfg.resolved_precision()})")
+    return Check("embedding", True, f"{model} loads on {choice.device} ({dims} dims, {choice.precision})")
 
 
 def run_checks(settings: Settings, only: list[str] | None = None) -> list[Check]:

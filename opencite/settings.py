@@ -14,22 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
-
-
-def _cpu_has_native_bf16() -> bool:
-    # Without these units bf16 is emulated and slower than float32.
-    try:
-        import torch
-
-        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
-    except (ImportError, AttributeError):  # private probes; absent means "don't know"
-        return False
-
 
 class EmbeddingSettings(BaseModel):
-    # None picks by hardware: bge-large (the notebook's) with a GPU, bge-small on CPU, where
-    # bge-large embeds ~10x slower for a few nDCG points.
+    # None picks by hardware (resolved with the embedder, `ingest.embeddings.resolve_embedder`):
+    # bge-large (the notebook's) with a GPU, bge-small on CPU, where bge-large embeds ~10x slower
+    # for a few nDCG points.
     model: str | None = None
     gpu_model: str = "BAAI/bge-large-en-v1.5"
     cpu_model: str = "BAAI/bge-small-en-v1.5"
@@ -44,32 +33,6 @@ class EmbeddingSettings(BaseModel):
     # units (AMX or AVX512-BF16): ~3x faster, and vectors stay within cosine 0.9999 of float32
     # because autocast keeps layer norms, softmax and pooling in float32. float32 everywhere else.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
-
-    def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        try:
-            import torch
-
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        except ImportError:
-            return "cpu"
-
-    def resolved_model(self) -> str:
-        if self.model:
-            return self.model
-        return self.cpu_model if self.resolved_device() == "cpu" else self.gpu_model
-
-    def resolved_precision(self) -> str:
-        if self.precision != "auto":
-            return self.precision
-        return "bfloat16" if self.resolved_device() == "cpu" and _cpu_has_native_bf16() else "float32"
-
-    def resolved_query_instruction(self) -> str:
-        if self.query_instruction is not None:
-            return self.query_instruction
-        name = self.resolved_model().lower()
-        return BGE_QUERY_INSTRUCTION if "bge-" in name and "-en" in name else ""
 
 
 class ChromaSettings(BaseModel):

@@ -46,9 +46,10 @@ def minilm() -> str:
 
 
 def precision_in_use() -> str:
+    from opencite.ingest.embeddings import resolve_embedder
     from opencite.settings import EmbeddingSettings
 
-    return EmbeddingSettings(device="cpu").resolved_precision()
+    return resolve_embedder(EmbeddingSettings(device="cpu")).precision
 
 
 def chrome_share(texts_by_source: list[tuple[str, str]], corpus: Path) -> tuple[int, int]:

@@ -4,6 +4,7 @@ import pytest
 from pydantic import SecretStr
 
 from opencite.eval.judge import PROMPT_DIR, SCALES, Judge, JudgeEndpoint, judge_endpoint, parse_verdict, render
+from tests.conftest import free_port
 
 
 def _judge(scripted_llm):
@@ -69,3 +70,9 @@ def test_judge_endpoint_is_the_serving_llm_unless_configured(settings, scripted_
     settings.eval.judge_api_key = SecretStr("judge-key")
     ep = judge_endpoint(settings)  # no judge_model: the judge server's first listed model
     assert ep.model == scripted_llm.model and ep.api_key == "judge-key"
+
+
+def test_a_judge_that_lists_no_model_asks_for_one(settings):
+    settings.eval.judge_base_url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    with pytest.raises(ValueError, match=r"lists no model \(nothing answers.*OPENCITE_EVAL__JUDGE_MODEL"):
+        judge_endpoint(settings)

@@ -1,6 +1,12 @@
 import numpy as np
 
-from opencite.ingest.embeddings import LazyEmbeddings, load_embeddings
+from opencite.ingest.embeddings import (
+    BGE_QUERY_INSTRUCTION,
+    LazyEmbeddings,
+    cpu_has_native_bf16,
+    load_embeddings,
+    resolve_embedder,
+)
 from opencite.settings import EmbeddingSettings
 
 DOCS = [
@@ -33,3 +39,35 @@ def test_lazy_embeddings_load_once_on_first_use(minilm_path):
     assert not lazy.is_loaded
     assert len(lazy.embed_query("hello")) == 384
     assert lazy.loaded is lazy.loaded
+
+
+def test_bge_instruction_only_for_english_bge_models():
+    assert resolve_embedder(EmbeddingSettings(model="BAAI/bge-small-en-v1.5")).query_instruction == BGE_QUERY_INSTRUCTION
+    assert resolve_embedder(EmbeddingSettings(model="sentence-transformers/all-MiniLM-L6-v2")).query_instruction == ""
+    forced_none = EmbeddingSettings(model="BAAI/bge-small-en-v1.5", query_instruction="")
+    assert resolve_embedder(forced_none).query_instruction == ""
+
+
+def test_cpu_default_is_the_light_model_and_a_gpu_gets_the_large_one():
+    assert resolve_embedder(EmbeddingSettings(device="cpu")).model == "BAAI/bge-small-en-v1.5"
+    assert resolve_embedder(EmbeddingSettings(device="cuda")).model == "BAAI/bge-large-en-v1.5"
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert not cpu_has_native_bf16(cpuinfo)
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert cpu_has_native_bf16(cpuinfo)
+    assert not cpu_has_native_bf16(tmp_path / "absent")
+
+
+def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
+    from opencite.ingest import embeddings
+
+    monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: True)
+    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "bfloat16"
+    assert resolve_embedder(EmbeddingSettings(device="cuda")).precision == "float32"
+    monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: False)
+    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "float32"
+    assert resolve_embedder(EmbeddingSettings(device="cpu", precision="bfloat16")).precision == "bfloat16"

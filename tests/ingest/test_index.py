@@ -2,13 +2,14 @@ import pytest
 from langchain_core.documents import Document
 
 from opencite.ingest import constants as C
+from opencite.ingest.embeddings import resolve_embedder
 from opencite.ingest.index import ModelMismatchError, IndexBusyError, chroma_client, find_collection, open_index
 
 
 def test_open_creates_collection_recording_model(settings):
     with open_index(settings, write=True) as idx:
         idx.store.add_documents([Document("hello world", metadata={C.SOURCE: "u"})], ids=["a"])
-        assert idx.collection.metadata[C.COLLECTION_MODEL] == settings.embedding.resolved_model()
+        assert idx.collection.metadata[C.COLLECTION_MODEL] == resolve_embedder(settings.embedding).model
         assert idx.collection.metadata[C.COLLECTION_DIM] == 384
     reader = open_index(settings)
     assert reader.count() == 1
@@ -23,7 +24,7 @@ def test_other_model_is_refused_with_rebuild_hint(settings):
     # any model is loaded.
     with pytest.raises(ModelMismatchError) as err:
         open_index(other)
-    assert settings.embedding.resolved_model() in str(err.value)
+    assert resolve_embedder(settings.embedding).model in str(err.value)
     assert "--reindex" in str(err.value)
 
 
