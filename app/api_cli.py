@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from opencite.cli_errors import exits_on
 from opencite.ingest.kb_cli import kb_option, settings_for_kb
 
 
@@ -30,11 +31,8 @@ def register(app: typer.Typer) -> None:
         host = host or settings.api.host
         port = port or settings.api.port
         err = Console(stderr=True)
-        try:
+        with exits_on(KeysFileError):
             app = create_app(settings, default_kb=kb)
-        except KeysFileError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
         keys = settings.api.keys_file or settings.api.api_key
         err.print(f"[bold]opencite api[/] on http://{host}:{port}/v1 — model [cyan]{settings.api.model_id}[/] "
                   f"= knowledge base {kb!r}" + (" — API key required" if keys else ""))

@@ -20,7 +20,6 @@ from opencite.eval import metrics as M
 from opencite.eval.questions import QuestionsError, load_questions, normalize_url
 from opencite.ingest.embeddings import resolve_embedder
 from opencite.settings import Settings
-from opencite.settings import Settings
 
 
 def load_answers(path: Path) -> dict[str, str]:

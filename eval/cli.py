@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opencite.cli_errors import exits_on, fail
 from opencite.ingest.kb_cli import kb_option, settings_for_kb
 
 console = Console()
@@ -37,13 +38,10 @@ def register(app: typer.Typer) -> None:
         from opencite.eval.questions import QuestionsError
         from opencite.eval.run import RunConfigError, run_eval
 
-        try:
+        with exits_on(QuestionsError, RunConfigError, ValueError):
             result = run_eval(settings_for_kb(kb), questions, out=out, k=k, concurrency=concurrency,
                               retrieval_mode=retrieval_mode, base_url=base_url, judge=judge,
                               retrieval_only=retrieval_only)
-        except (QuestionsError, RunConfigError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2)
         _print_summary(result["summary"])
         console.print(f"results: {result['paths']['json']}\nreport:  {result['paths']['report']}")
 
@@ -60,14 +58,9 @@ def register(app: typer.Typer) -> None:
         from opencite.settings import get_settings
 
         if not answers.is_file():
-            console.print(f"[red]error:[/red] {answers} does not exist. Fix: give a .jsonl file of "
-                          "{id, question, answer, sources?} lines.")
-            raise typer.Exit(2)
-        try:
+            fail(f"{answers} does not exist. Fix: give a .jsonl file of {{id, question, answer, sources?}} lines.")
+        with exits_on(QuestionsError, ValueError):
             result = run_citations(get_settings(), answers, out=out, base_url=base_url)
-        except (QuestionsError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2)
         _print_summary(result["summary"])
         console.print(f"results: {result['paths']['results']}\nreport:  {result['paths']['report']}")
 
@@ -86,11 +79,8 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         if model:
             settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"model": model})})
-        try:
+        with exits_on(BeirFormatError, ValueError):
             result = run_beir(settings, directory, mode=retrieval_mode, cache_dir=cache)
-        except (BeirFormatError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2)
         out_dir = out or settings.data_dir / "eval-runs" / f"beir-{Path(directory).resolve().name}"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "beir-results.json"
@@ -110,11 +100,8 @@ def register(app: typer.Typer) -> None:
         """Side-by-side table of two runs' summaries with the differences (B - A)."""
         from opencite.eval.compare import CompareError, compare_table
 
-        try:
+        with exits_on(CompareError):
             console.print(compare_table(a, b))
-        except CompareError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2)
 
 
 def register_feedback(app: typer.Typer) -> None:
@@ -134,15 +121,11 @@ def register_feedback(app: typer.Typer) -> None:
 
         settings = get_settings()
         if rating not in (*RATINGS, "all"):
-            console.print(f"[red]error:[/red] --rating {rating!r} is not one of down, up, all.")
-            raise typer.Exit(2)
+            fail(f"--rating {rating!r} is not one of down, up, all.")
         path = out or settings.data_dir / "eval" / "feedback-questions.jsonl"
-        try:
+        with exits_on(FeedbackError):
             questions = export_questions(feedback or settings.feedback_path, path,
                                          ratings=RATINGS if rating == "all" else (rating,), kb=kb)
-        except FeedbackError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2)
         down = sum(q["rating"] == "down" for q in questions)
         console.print(f"{len(questions)} questions ({len(questions) - down} 👍, {down} 👎) → {path}\n"
                       f"run them: opencite eval run {path}", highlight=False)

@@ -23,7 +23,6 @@ from opencite.eval.questions import Question, load_questions, normalize_url
 from opencite.eval.report import write_report
 from opencite.ingest.embeddings import resolve_embedder
 from opencite.settings import Settings
-from opencite.settings import Settings
 
 RESULTS = "results.jsonl"
 RUN_CONFIG = "run.json"

@@ -9,25 +9,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opencite.cli_errors import exits_on, fail
 from opencite.ingest.kb_cli import kb_option, settings_for_kb
 from opencite.settings import get_settings
 
-# The errors that mean "fix the input or the set-up": one message, exit 2, no traceback.
-EXIT_USAGE = 2
 EXIT_FAILED_SOURCES = 1
 
 
 def clear_errors() -> tuple[type[BaseException], ...]:
+    """Ingest's errors that mean "fix the input or the set-up" (see opencite.cli_errors)."""
     from opencite.ingest.discover import SourceListError
     from opencite.ingest.embeddings import EmbeddingModelError
     from opencite.ingest.index import IndexError_
 
     return (IndexError_, EmbeddingModelError, SourceListError)
-
-
-def fail(console: Console, message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_USAGE)
 
 
 def register(app: typer.Typer) -> None:
@@ -68,14 +63,11 @@ def register(app: typer.Typer) -> None:
 
             default = describe(get_settings(), kb).sources_file
             if not default.is_file():
-                fail(err, f"no sources given and no default list at {default} — give URLs or paths, "
+                fail(f"no sources given and no default list at {default} — give URLs or paths, "
                       "--sitemap URL, --crawl URL or --from FILE")
             source_set.from_files = [default]
-        try:
-            with RichProgress(err) as progress:
-                result = run_ingest(settings, source_set, prune=prune, reindex=reindex, progress=progress)
-        except clear_errors() as exc:
-            fail(err, str(exc))
+        with exits_on(*clear_errors()), RichProgress(err) as progress:
+            result = run_ingest(settings, source_set, prune=prune, reindex=reindex, progress=progress)
         console.print(result.table())
         console.print(result.summary_line(), highlight=False)
         if report is not None:
@@ -92,10 +84,10 @@ def register(app: typer.Typer) -> None:
         """List the indexed pages (URL, title, chunks, last fetched), or delete some."""
         from opencite.ingest.registry import Registry
 
-        console, err = Console(), Console(stderr=True)
+        console = Console()
         settings = settings_for_kb(kb)
         if delete:
-            _delete(settings, delete, console, err)
+            _delete(settings, delete, console)
             return
         from opencite.ingest.index import record_namespace
 
@@ -114,20 +106,17 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
 
-def _delete(settings, urls: list[str], console: Console, err: Console) -> None:
+def _delete(settings, urls: list[str], console: Console) -> None:
     from opencite.ingest.index import open_index
     from opencite.ingest.pages import delete_page
     from opencite.ingest.pipeline import registry_for
 
-    try:
-        with open_index(settings, write=True) as idx:
-            registry = registry_for(idx)
-            by_requested = registry.by_requested()
-            for url in urls:
-                record = registry.get(url) or by_requested.get(url)
-                if record is None:
-                    fail(err, f"{url} is not in the index — `opencite sources` lists the indexed URLs")
-                n = delete_page(idx, registry, record.url)
-                console.print(f"deleted {record.url} ({n} chunks)", highlight=False)
-    except clear_errors() as exc:
-        fail(err, str(exc))
+    with exits_on(*clear_errors()), open_index(settings, write=True) as idx:
+        registry = registry_for(idx)
+        by_requested = registry.by_requested()
+        for url in urls:
+            record = registry.get(url) or by_requested.get(url)
+            if record is None:
+                fail(f"{url} is not in the index — `opencite sources` lists the indexed URLs")
+            n = delete_page(idx, registry, record.url)
+            console.print(f"deleted {record.url} ({n} chunks)", highlight=False)

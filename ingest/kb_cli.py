@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opencite.cli_errors import exits_on
 from opencite.settings import Settings, get_settings
 
 KB_HELP = "Knowledge base to use (`opencite kb list`); `default` is the original single index."
@@ -21,11 +22,8 @@ def settings_for_kb(name: str, settings: Settings | None = None) -> Settings:
     """The settings of KB `name`, or exit 2 with the KB error's message (bad or unknown name)."""
     from opencite.ingest.kb import KnowledgeBaseError, kb_settings
 
-    try:
+    with exits_on(KnowledgeBaseError):
         return kb_settings(settings or get_settings(), name)
-    except KnowledgeBaseError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -87,9 +85,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _run(fn):
-    from opencite.ingest.cli import clear_errors, fail
+    from opencite.ingest.cli import clear_errors
 
-    try:
+    with exits_on(*clear_errors()):
         return fn()
-    except clear_errors() as exc:
-        fail(Console(stderr=True), str(exc))

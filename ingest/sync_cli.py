@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from opencite.cli_errors import exits_on, fail
 from opencite.ingest.kb_cli import kb_option, settings_for_kb
 
 
@@ -27,7 +28,6 @@ def register(app: typer.Typer) -> None:
         Stays in the foreground, one run at a time; SIGTERM/Ctrl-C stop it between groups of pages.
         Each run's report goes to <data_dir>/runtime/sync/<collection>/. Exit status: 0 when
         stopped, 2 for a schedule that does not parse or a missing sources file at start."""
-        from opencite.ingest.cli import fail
         from opencite.ingest.kb import describe
         from opencite.ingest.report import RichProgress
         from opencite.ingest.sync import ScheduleError, StopFlag, parse_schedule, reports_dir, sync_forever, sync_once
@@ -39,13 +39,11 @@ def register(app: typer.Typer) -> None:
         prune = settings.sync.prune if prune is None else prune
         schedule = None
         if not once:
-            try:
+            with exits_on(ScheduleError):
                 schedule = parse_schedule(every or (None if cron else settings.sync.every),
                                           cron or (None if every else settings.sync.cron))
-            except ScheduleError as exc:
-                fail(err, str(exc))
         if not sources_file.is_file():
-            fail(err, f"sources file {sources_file} not found — create it (one URL, `sitemap URL` or "
+            fail(f"sources file {sources_file} not found — create it (one URL, `sitemap URL` or "
                       "`crawl URL` per line) or give --sources FILE")
         stop = StopFlag()
         stop.install()

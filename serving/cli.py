@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from opencite.cli_errors import fail
 from opencite.serving.commands import EngineNotInstalledError, engine_command, redact
 from opencite.serving.endpoint import resolve_llm, served_base_url
 from opencite.serving.health import wait_ready
@@ -16,13 +17,6 @@ from opencite.serving.presets import UnknownPresetError, load_presets
 from opencite.settings import Settings, get_settings
 
 console = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    # The message may hold the server's own log: no markup parsing, no re-wrapping.
-    console.print("[red]error:[/red] ", end="")
-    console.print(message, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def with_overrides(settings: Settings, **values) -> Settings:
@@ -53,7 +47,7 @@ def serve(
     try:
         settings = with_overrides(get_settings(), engine=engine, preset=preset, model=model, host=host, port=port)
     except ValueError as exc:
-        _fail(f"bad serve option: {exc}")
+        fail(f"bad serve option: {exc}", code=1)
     if stop:
         state = process.stop(settings)
         console.print(f"stopped pid {state['pid']} ({state['url']})" if state else "no server was running")
@@ -66,13 +60,13 @@ def serve(
             return
         cmd = engine_command(settings, resolve=not dry_run)
     except (UnknownPresetError, EngineNotInstalledError) as exc:
-        _fail(str(exc))
+        fail(str(exc), code=1)
     if dry_run:
         typer.echo(shlex.join(redact(cmd)))
         return
     chosen = settings.serve.model or ""
     if chosen.startswith(("/", "./", "../", "~")) and not Path(chosen).expanduser().exists():
-        _fail(f"model folder {chosen} does not exist; give a Hugging Face model id or an existing folder (--model)")
+        fail(f"model folder {chosen} does not exist; give a Hugging Face model id or an existing folder (--model)", code=1)
     if settings.serve.engine == "cpu" and settings.serve.api_key is not None:
         console.print("[yellow]note:[/yellow] `transformers serve` does not check API keys; bind it to 127.0.0.1 "
                       "or put it behind a proxy that does")
@@ -88,7 +82,7 @@ def serve(
                 settings, cmd, url, endpoint.api_key, timeout or settings.serve.startup_timeout
             )
         except process.ServeError as exc:
-            _fail(str(exc))
+            fail(str(exc), code=1)
     console.print(f"[green]ready[/green]: base URL {url}  model {endpoint.model!r}")
     typer.echo(url)
 
@@ -105,11 +99,11 @@ def wait(
     with console.status(f"waiting for {url}"):
         result = wait_ready(url, timeout, api_key)
     if not result.ok:
-        _fail(f"{url} is not ready: {result.message}")
+        fail(f"{url} is not ready: {result.message}", code=1)
     if model:
         check = check_model(url, model, api_key, result.models)
         if not check.ok:
-            _fail(check.message)
+            fail(check.message, code=1)
     console.print(f"[green]ready[/green]: {result.message}" + (f"; models: {', '.join(result.models)}" if result.models else ""))
 
 

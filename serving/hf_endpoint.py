@@ -147,6 +147,8 @@ def deploy(settings: Settings, timeout: float | None = None):
 def deploy_from_settings(settings: Settings, dry_run: bool, timeout: float | None, console: Console) -> None:
     import typer
 
+    from opencite.cli_errors import fail
+
     preset = get_preset(settings.serve.preset)
     try:
         if dry_run:
@@ -155,9 +157,7 @@ def deploy_from_settings(settings: Settings, dry_run: bool, timeout: float | Non
         with console.status(f"deploying {preset.model} to Inference Endpoints"):
             endpoint = deploy(settings, timeout)
     except EndpointDeployError as exc:
-        console.print("[red]error:[/red] ", end="")
-        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        fail(str(exc), code=1)
     base_url = endpoint.url.rstrip("/") + "/v1"
     console.print(f"[green]running[/green]: {endpoint.name} ({endpoint.repository})")
     typer.echo(

@@ -21,29 +21,19 @@ prompt ready) measured in the same run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import re
 import statistics
 import time
-from pathlib import Path
 
-from blog_site import ingested_blog
+from blog_site import blog_arguments, ingested_blog
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
 NAMES = ["Falcon", "Mistral", "Gemma", "Llama", "Qwen", "Phi", "BLOOM", "GPT-4"]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", type=Path, default=SHARED / "corpus")
-    ap.add_argument("--questions", type=Path, default=ROOT / "data" / "eval" / "blog-questions.jsonl")
-    ap.add_argument("--data", type=Path, default=None, help="data folder (default: a new temporary one)")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--model", default=None, help="embedding model (default: the offline all-MiniLM-L6-v2)")
-    ap.add_argument("--k", type=int, default=4)
+    ap = blog_arguments(__doc__)
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--thresholds", default="0.4,0.45,0.5,0.55,0.6")
     ap.add_argument("--weights", default="0.3,0.5,0.7")

@@ -15,24 +15,14 @@ Re-using --data needs the same --port (the index stores the served URLs).
 
 from __future__ import annotations
 
-import argparse
 import os
-from pathlib import Path
 
-from blog_site import ingested_blog
+from blog_site import blog_arguments, ingested_blog
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--corpus", type=Path, default=SHARED / "corpus")
-    ap.add_argument("--questions", type=Path, default=ROOT / "data" / "eval" / "blog-questions.jsonl")
-    ap.add_argument("--data", type=Path, default=None, help="data folder (default: a new temporary one)")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--model", default=None, help="embedding model (default: the offline all-MiniLM-L6-v2)")
-    ap.add_argument("--k", type=int, default=4)
+    ap = blog_arguments(__doc__)
     ap.add_argument("--modes", default="dense,bm25,hybrid")
     ap.add_argument("--llm-base-url", default=None)
     args = ap.parse_args()

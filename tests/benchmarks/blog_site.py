@@ -3,6 +3,7 @@ MiniLM by default: the set-up the blog benchmarks share."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import subprocess
@@ -10,6 +11,22 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+
+
+def blog_arguments(description: str | None = None) -> argparse.ArgumentParser:
+    """The options every blog benchmark takes: the corpus, the questions, where to keep the data."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--corpus", type=Path, default=SHARED / "corpus")
+    ap.add_argument("--questions", type=Path, default=ROOT / "data" / "eval" / "blog-questions.jsonl")
+    ap.add_argument("--data", type=Path, default=None, help="data folder (default: a new temporary one)")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--model", default=None, help="embedding model (default: the offline all-MiniLM-L6-v2)")
+    ap.add_argument("--k", type=int, default=4)
+    return ap
 
 
 @contextlib.contextmanager

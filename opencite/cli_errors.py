@@ -1,0 +1,30 @@
+"""Errors that mean "fix the input or the set-up": one red line on stderr, exit 2, no traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    console = Console(stderr=True)
+    console.print("[bold red]error:[/] ", end="")
+    # The message may quote input or a server's log: no markup parsing, no re-wrapping.
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def exits_on(*errors: type[BaseException], code: int = EXIT_USAGE) -> Iterator[None]:
+    """Inside, any of `errors` ends the command with its message (the errors' messages name the
+    input and the fix)."""
+    try:
+        yield
+    except errors as exc:
+        fail(str(exc), code)
