@@ -1,10 +1,11 @@
 """Attribution: every sentence of an answer checked against the sources that went into the prompt.
 
-Each prose sentence (see `sentences`) is scored against every source's own sentences and
-pairs of adjacent sentences (windows) by a pluggable scorer (`support`); the best window of a
-source is its quote. A figure, version or date in the sentence must appear in that window, and
-a name somewhere in the source (its text, title or heading), else the source does not support
-the sentence. Outcomes:
+Each prose sentence (see `sentences`) is scored against every source's runs of 1 to
+`window_sentences` adjacent sentences (windows) by a pluggable scorer (`support`); the best
+window of a source is its quote. A figure, version or date in the sentence must appear in that
+window, and a name somewhere in the source (its text, title or heading; see `claim_facts`), else
+the source does not support the sentence. A sentence no source supports alone may be supported
+by two together (a comparison of two pages), each cited. Outcomes:
 
 - `supported`: a source the sentence cites supports it;
 - `repointed`: its markers point at sources that do not support it and another one does;
@@ -22,12 +23,15 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from itertools import combinations
 
 import numpy as np
 
 from opencite.app.answer_types import Source
 from opencite.app.sentences import MARKER, Sentence, split_sentences
-from opencite.app.support import EmbeddingLexicalScorer, Scorer, content_terms, stopwords
+from opencite.app.claim_facts import ClaimFacts, claim_facts, clause_facts, name_found, name_haystack, number_found, numbers_in
+from opencite.app.support import EmbeddingLexicalScorer, Scorer, content_terms
 from opencite.app.text_fragment import fragment_url
 from opencite.settings import AttributionSettings
 
@@ -42,7 +46,6 @@ ABSTAIN = re.compile(
     r"|outside (?:the )?(?:scope|sources))\b",
     re.IGNORECASE,
 )
-_TOKEN = re.compile(r"[\w][\w.,+/-]*[\w]|\w")
 _END_PUNCT = re.compile(r"\s*([.!?:;]+[\"')\]*_]*)\s*$")
 
 
@@ -110,43 +113,19 @@ def default_scorer(settings: AttributionSettings, embeddings=None, llm=None) -> 
     return EmbeddingLexicalScorer(embeddings, settings.embedding_weight)
 
 
-def numbers_in(text: str) -> set[str]:
-    """Figures, versions and dates, normalised: '128,256' -> '128256', 'v1.4.0' -> '1.4.0',
-    '32K' -> '32k'."""
-    out = set()
-    for tok in _TOKEN.findall(text):
-        if any(ch.isdigit() for ch in tok):
-            tok = tok.lower().replace(",", "").strip(".-+/")
-            out.add(tok[1:] if tok[:1] == "v" and tok[1:2].isdigit() else tok)
-    return out
-
-
-def names_in(text: str) -> set[str]:
-    """Proper nouns and product names: capitalised or mixed-case words that are not stopwords."""
-    stop = stopwords()
-    return {w.lower() for w in re.findall(r"\b[A-Z][\w-]*", text)
-            if w.lower() not in stop and not w.isdigit() and len(w) > 1}
-
-
-def _number_found(number: str, window_numbers: set[str]) -> bool:
-    if number in window_numbers:
-        return True
-    core = re.match(r"[\d.]+", number)  # "45b" matches "45" followed by "billion"
-    return bool(core) and any(re.match(r"[\d.]+", w) and re.match(r"[\d.]+", w).group() == core.group()
-                              for w in window_numbers)
-
-
 def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: AttributionSettings) -> Attribution:
     t0 = time.perf_counter()
     by_n = {s.n: s for s in sources}
     sentences = [s for s in split_sentences(answer) if _checkable(s, settings)]
-    windows = _windows(sources)
+    windows = _windows(sources, settings.window_sentences)
+    haystacks = {src.n: name_haystack(src.snippet, " ".join(w.text for w in windows if w.n == src.n),
+                                      src.title, src.heading_path) for src in sources}
     results: list[tuple[Sentence, str, list[int], float, list[Evidence]]] = []
     if sentences:
         raw = scorer.score([s.claim for s in sentences], [w.parts for w in windows]) if windows \
             else np.zeros((len(sentences), 0))
         for i, sentence in enumerate(sentences):
-            results.append(_decide(sentence, raw[i], windows, by_n, settings))
+            results.append(_decide(sentence, raw[i], windows, haystacks, by_n, settings))
     text, spans = _rewrite(answer, results, settings.mode)
     out = []
     for (sentence, outcome, markers, score, evidence), (start, end) in zip(results, spans):
@@ -163,69 +142,99 @@ def _checkable(sentence: Sentence, settings: AttributionSettings) -> bool:
     return len(content_terms(claim)) >= settings.min_claim_words and not ABSTAIN.search(claim)
 
 
-def _windows(sources: list[Source]) -> list[_Window]:
-    """Each source's sentences and pairs of adjacent sentences (a whole snippet without prose,
-    e.g. code, is one window)."""
+def _windows(sources: list[Source], size: int) -> list[_Window]:
+    return [_Window(src.n, *w) for src in sources for w in _source_windows(src.snippet, size)]
+
+
+@lru_cache(maxsize=4096)
+def _source_windows(snippet: str, size: int) -> tuple[tuple, ...]:
+    """A source's runs of 1..`size` adjacent sentences (a whole snippet without prose, e.g.
+    code, is one window): a sentence of the answer often joins what two or three of the
+    source's sentences say. Cached: the chain warms it while the LLM writes."""
+    parts = split_sentences(snippet, tables=True)
+    if not parts:
+        text = snippet.strip()
+        return ((0, len(snippet), text, [text], numbers_in(text)),) if text else ()
     out = []
-    for src in sources:
-        parts = split_sentences(src.snippet, tables=True)
-        if not parts:
-            if src.snippet.strip():
-                text = src.snippet.strip()
-                out.append(_Window(src.n, 0, len(src.snippet), text, [text], numbers_in(text)))
-            continue
-        for i, s in enumerate(parts):
-            for j in (i, i + 1):
-                if j < len(parts):
-                    claims = [p.claim for p in parts[i:j + 1]]
-                    text = " ".join(claims)
-                    out.append(_Window(src.n, s.start, parts[j].end, text, claims, numbers_in(text)))
-    return out
+    for i, s in enumerate(parts):
+        for j in range(i, min(i + size, len(parts))):
+            claims = [p.claim for p in parts[i:j + 1]]
+            text = " ".join(claims)
+            out.append((s.start, parts[j].end, text, claims, numbers_in(text)))
+    return tuple(out)
 
 
-def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], by_n: dict[int, Source],
-            settings: AttributionSettings):
-    claim = sentence.claim
-    numbers = numbers_in(claim) if settings.check_numbers_and_names else set()
-    names = names_in(claim) if settings.check_numbers_and_names else set()
+def warm(sources: list[Source], scorer: Scorer, settings: AttributionSettings) -> None:
+    """What attribution needs of the sources, done ahead (the chain runs it while the LLM
+    writes): their windows, and the scorer's per-sentence work if it keeps any."""
+    windows = _windows(sources, settings.window_sentences)
+    if hasattr(scorer, "warm"):
+        scorer.warm(list(dict.fromkeys(part for w in windows for part in w.parts)))
+
+
+def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystacks: dict[int, str],
+            by_n: dict[int, Source], settings: AttributionSettings):
+    facts = claim_facts(sentence.claim) if settings.check_numbers_and_names else ClaimFacts(frozenset(), frozenset())
+    clauses = clause_facts(sentence.claim) if settings.check_numbers_and_names else []
+    names_ok = {n: all(name_found(x, h) for x in facts.names) for n, h in haystacks.items()}
     best: dict[int, tuple[float, bool, _Window]] = {}  # per source: (score, passes checks, window)
     for j, w in enumerate(windows):
         score = float(raw[j])
-        ok = all(_number_found(x, w.numbers) for x in numbers) and _names_found(names, w, by_n[w.n])
+        ok = names_ok[w.n] and all(number_found(x, w.numbers) for x in facts.numbers)
         key = (ok and score >= settings.threshold, score)
         current = best.get(w.n)
         if current is None or key > (current[1] and current[0] >= settings.threshold, current[0]):
             best[w.n] = (score, ok, w)
     supports = {n for n, (score, ok, _) in best.items() if ok and score >= settings.threshold}
     cited = [n for n in sentence.markers if n in by_n]
+    joint: list[int] = []
     if len(cited) > 1 and not supports & set(cited):
-        # A sentence joining facts of several cited sources: its figures and names may be spread
-        # over their best windows.
-        parts = [best[n] for n in cited if n in best]
-        found = set().union(*(w.numbers for _, _, w in parts))
-        if max(p[0] for p in parts) >= settings.threshold and all(_number_found(x, found) for x in numbers) \
-                and all(any(_names_found({x}, w, by_n[w.n]) for _, _, w in parts) for x in names):
-            supports |= {w.n for score, _, w in parts if score >= settings.threshold / 2}
+        joint = _joint_support([n for n in cited if n in best], best, haystacks, clauses, settings.threshold)
+    if not supports and not joint and settings.check_numbers_and_names:
+        joint = _best_joint_pair(best, haystacks, clauses, settings.threshold)
+    supports |= set(joint)
     top = max(best, key=lambda n: (n in supports, best[n][0]), default=None)
     if supports & set(cited):
-        outcome, markers = "supported", [n for n in cited if n in supports]
+        outcome = "supported"
+        markers = [n for n in cited if n in supports] + [n for n in joint if n not in cited]
     elif supports:
-        outcome, markers = ("repointed" if cited else "added"), [top]
+        outcome, markers = ("repointed" if cited else "added"), joint or [top]
     else:
         outcome, markers = "unsupported", []
     evidence = []
-    for n in dict.fromkeys(cited + ([top] if top is not None else [])):
+    for n in dict.fromkeys(cited + markers + ([top] if top is not None else [])):
         score, ok, w = best[n]
         evidence.append(Evidence(n, round(score, 4), n in supports, w.text, w.start, w.end))
     score = max((b[0] for b in best.values()), default=0.0)
     return sentence, outcome, markers, round(score, 4), evidence
 
 
-def _names_found(names: set[str], window: _Window, source: Source) -> bool:
-    if not names:
-        return True
-    haystack = f"{window.text} {source.snippet} {source.title} {source.heading_path}".lower()
-    return all(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", haystack) for n in names)
+def _joint_support(parts: list[int], best, haystacks: dict[int, str], clauses: list[ClaimFacts],
+                   threshold: float) -> list[int]:
+    """A sentence joining facts of several sources (a comparison: "Mixtral supports 32k tokens;
+    Llama 3 8K"): each clause's figures must be in one source's best window and its names in that
+    source. The sources (two or more) that support it together this way, or none."""
+    if not parts or max(best[n][0] for n in parts) < threshold or not clauses:
+        return []
+    holders = set()
+    for facts in clauses:
+        held = [n for n in parts if all(number_found(x, best[n][2].numbers) for x in facts.numbers)
+                and all(name_found(x, haystacks[n]) for x in facts.names)]
+        if not held:
+            return []
+        holders.add(max(held, key=lambda n: best[n][0]))
+    joint = [n for n in parts if n in holders and best[n][0] >= threshold / 2]
+    return joint if len(joint) > 1 else []
+
+
+def _best_joint_pair(best, haystacks: dict[int, str], clauses: list[ClaimFacts], threshold: float) -> list[int]:
+    """The best-scoring two sources that support the sentence together, when no one does alone."""
+    pairs = sorted(combinations(sorted(best), 2), key=lambda p: -(best[p[0]][0] + best[p[1]][0]))
+    for pair in pairs:
+        joint = _joint_support(list(pair), best, haystacks, clauses, threshold)
+        if joint:
+            return joint
+    return []
 
 
 def _rewrite(answer: str, results, mode: str) -> tuple[str, list[tuple[int, int]]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
@@ -57,6 +58,7 @@ class _Run:
     error_kind: str | None = None
     finished: bool = False
     finish_reason: str | None = None
+    warming: Future | None = None  # attribution's work on the sources, done while the LLM writes
 
     def tokens(self, chunk) -> Iterator[Event]:
         reason = (getattr(chunk, "response_metadata", None) or {}).get("finish_reason")
@@ -111,6 +113,7 @@ class RagChain:
         self._llm = llm
         self._endpoint: Endpoint | None = None
         self._scorer = None
+        self._warmer: ThreadPoolExecutor | None = None
 
     # -- parts, opened lazily so a UI can start before the LLM server does -------------------
     @property
@@ -139,12 +142,24 @@ class RagChain:
                                                       self.llm if cfg.scorer == "llm" else None)
         return self._scorer
 
-    def attribute(self, answer: RagAnswer) -> RagAnswer:
+    def warm_attribution(self, sources: list[Source]) -> Future | None:
+        """Starts attribution's work on the sources (splitting, embedding their sentences) in the
+        background, so that after generation only the answer's sentences remain to score."""
+        if self.settings.attribution.mode == "off" or not sources:
+            return None
+        if self._warmer is None:
+            self._warmer = ThreadPoolExecutor(1, thread_name_prefix="opencite-attribution")
+        return self._warmer.submit(attribution.warm, sources, self.scorer, self.settings.attribution)
+
+    def attribute(self, answer: RagAnswer, warming: Future | None = None) -> RagAnswer:
         """Every sentence checked against the sources (settings.attribution); the answer's text
-        and cited sources follow the mode. Failed or empty answers are left as they are."""
+        and cited sources follow the mode. Failed or empty answers are left as they are.
+        `warming` (from `warm_attribution`) is waited for; if it failed, scoring does its work."""
         cfg = self.settings.attribution
         if cfg.mode == "off" or answer.error or not answer.answer or not answer.sources:
             return answer
+        if warming is not None:
+            wait([warming])
         result = attribution.attribute(answer.answer, answer.sources, self.scorer, cfg)
         cited = set(markers_in(result.text))
         timings = dict(answer.timings or {}, attribution_s=result.seconds)
@@ -194,6 +209,7 @@ class RagChain:
             yield event
         if run.finished:
             return
+        run.warming = self.warm_attribution(run.sources)
         try:
             async for chunk in io.stream(self._bound(run), run.prompt, "generate"):
                 for event in run.tokens(chunk):
@@ -207,7 +223,7 @@ class RagChain:
                 yield event
             yield self._llm_failure(run, exc)
         # The final answer with its sources, attributed (scoring embeds sentences: blocking).
-        yield DoneEvent(await io.blocking(lambda: self.attribute(run.done().answer)))
+        yield DoneEvent(await io.blocking(lambda: self.attribute(run.done().answer, run.warming)))
 
     def prepare(self, messages: list[dict], **options) -> tuple[list[Source], list[dict]]:
         """What would be sent to the LLM for a question (no condense, no LLM call): the

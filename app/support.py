@@ -15,12 +15,15 @@ The numbers-and-names check is not a scorer's business: `attribution` applies it
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Protocol, Sequence
 
 import numpy as np
 
 _WORD = re.compile(r"\w+")
+_DIGIT_LETTER = re.compile(r"(?<=\d)(?=[^\W\d_])")  # "1MB" -> "1 MB", as "1 MB" is written
 
 
 Passage = Sequence[str]  # consecutive source sentences
@@ -51,41 +54,82 @@ def stopwords() -> frozenset[str]:
 def content_terms(text: str) -> set[str]:
     """Stemmed, lower-cased words that are not stopwords."""
     stop = stopwords()
-    words = [w for w in _WORD.findall(text.lower()) if w not in stop]
+    words = [w for w in _WORD.findall(_DIGIT_LETTER.sub(" ", text.lower())) if w not in stop]
     return set(_stemmer().stemWords(words))
 
 
 def lexical_support(claims: Sequence[str], passages: Sequence[str]) -> np.ndarray:
     """Share of each claim's content terms present in each passage."""
-    claim_terms = [content_terms(c) for c in claims]
-    passage_terms = [content_terms(p) for p in passages]
-    out = np.zeros((len(claims), len(passages)))
+    return _overlap([content_terms(c) for c in claims], [content_terms(p) for p in passages])
+
+
+class EmbeddingLexicalScorer:
+    """Cosine from the index's embedder, mixed with lexical support.
+
+    Source sentences are embedded once and kept (an LRU keyed by the sentence text, so a vector
+    can never be stale); `warm` embeds a prompt's sources while the LLM is still writing, which
+    leaves only the answer's own sentences (one batch) to embed after it."""
+
+    def __init__(self, embeddings, embedding_weight: float = 0.5, cache_size: int = 20_000) -> None:
+        self.embeddings = embeddings  # a LangChain Embeddings (the index's)
+        self.weight = embedding_weight
+        self.cache_size = cache_size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def warm(self, sentences: Sequence[str]) -> None:
+        self._embed([], sentences)
+
+    def score(self, claims: Sequence[str], passages: Sequence[Passage]) -> np.ndarray:
+        if not claims or not passages:
+            return np.zeros((len(claims), len(passages)))
+        # A window's vector is its sentences' mean direction (embedding the windows too would
+        # multiply the cost for the same ranking).
+        units = list(dict.fromkeys(s for p in passages for s in p))
+        claim_vecs, unit_vecs = self._embed(claims, units)
+        row = {u: i for i, u in enumerate(units)}
+        windows = np.stack([unit_vecs[[row[s] for s in p]].sum(axis=0) for p in passages])
+        windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-12)
+        cosine = np.clip(claim_vecs @ windows.T, 0.0, 1.0)
+        claim_terms = [content_terms(c) for c in claims]
+        window_terms = [frozenset().union(*(_terms(s) for s in p)) for p in passages]
+        return self.weight * cosine + (1 - self.weight) * _overlap(claim_terms, window_terms)
+
+    def _embed(self, claims: Sequence[str], units: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Unit vectors of the claims (always embedded) and of the source sentences (cached),
+        in one encode call."""
+        with self._lock:
+            todo = [u for u in dict.fromkeys(units) if u not in self._vectors]
+        vectors = _normalised(self.embeddings.embed_documents(list(claims) + todo)) if claims or todo \
+            else np.zeros((0, 0), dtype=np.float32)
+        with self._lock:
+            for u, v in zip(todo, vectors[len(claims):]):
+                self._vectors[u] = v
+            for u in units:
+                self._vectors.move_to_end(u)
+            unit_vecs = np.stack([self._vectors[u] for u in units]) if units else vectors[len(claims):]
+            while len(self._vectors) > max(self.cache_size, len(units)):
+                self._vectors.popitem(last=False)
+        return vectors[: len(claims)], unit_vecs
+
+
+def _normalised(vectors) -> np.ndarray:
+    out = np.asarray(vectors, dtype=np.float32)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+@lru_cache(maxsize=20_000)
+def _terms(sentence: str) -> frozenset[str]:
+    return frozenset(content_terms(sentence))
+
+
+def _overlap(claim_terms: Sequence[set[str]], passage_terms: Sequence[frozenset[str] | set[str]]) -> np.ndarray:
+    out = np.zeros((len(claim_terms), len(passage_terms)))
     for i, ct in enumerate(claim_terms):
         if ct:
             for j, pt in enumerate(passage_terms):
                 out[i, j] = len(ct & pt) / len(ct)
     return out
-
-
-class EmbeddingLexicalScorer:
-    def __init__(self, embeddings, embedding_weight: float = 0.5) -> None:
-        self.embeddings = embeddings  # a LangChain Embeddings (the index's)
-        self.weight = embedding_weight
-
-    def score(self, claims: Sequence[str], passages: Sequence[Passage]) -> np.ndarray:
-        if not claims or not passages:
-            return np.zeros((len(claims), len(passages)))
-        # Each distinct sentence is embedded once; a window's vector is its sentences' mean
-        # direction (embedding the windows too would double the cost for the same ranking).
-        units = list(dict.fromkeys(s for p in passages for s in p))
-        vectors = np.asarray(self.embeddings.embed_documents(list(claims) + units), dtype=np.float32)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        claim_vecs, unit_vecs = vectors[: len(claims)], vectors[len(claims):]
-        row = {u: i for i, u in enumerate(units)}
-        windows = np.stack([unit_vecs[[row[s] for s in p]].sum(axis=0) for p in passages])
-        windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-12)
-        cosine = np.clip(claim_vecs @ windows.T, 0.0, 1.0)
-        return self.weight * cosine + (1 - self.weight) * lexical_support(claims, joined(passages))
 
 
 class CrossEncoderScorer:

@@ -184,6 +184,8 @@ class AttributionSettings(BaseModel):
     # Support at or above this counts (0..1); chosen on the blog attribution benchmark.
     threshold: float = Field(0.5, ge=0, le=1)
     embedding_weight: float = Field(0.5, ge=0, le=1)  # the rest is the lexical overlap
+    # A sentence is scored against runs of up to this many adjacent source sentences.
+    window_sentences: int = Field(3, ge=1, le=5)
     # A figure, version, date or proper noun of the sentence must appear in the supporting span.
     check_numbers_and_names: bool = True
     cross_encoder_model: str | None = None  # local folder or hub id (NLI or claim-check model)

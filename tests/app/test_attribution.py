@@ -127,3 +127,40 @@ def test_a_sentence_joining_two_cited_sources_is_supported_by_both(scorer):
     assert a.sentences[0].outcome == "supported" and a.sentences[0].markers == [1, 3]
     a = run("The Eiffel Tower was completed in 1889 and the Berlin Wall fell in 1991 [1][3].", scorer)
     assert a.sentences[0].outcome == "unsupported"
+
+
+MODELS = [
+    Source(1, "Mixtral", "https://blog.example/mixtral",
+           "Mixtral 8x7B supports a context length of 32k tokens. It is released under Apache 2.0. "
+           "The total number of parameters is about 45B.", 0.9),
+    Source(2, "Llama 3", "https://blog.example/llama3",
+           "Llama 3 has a context length of 8K tokens. Llama 3 was trained on over 15 trillion tokens.", 0.8),
+    Source(3, "Falcon 180B", "https://blog.example/falcon",
+           "Falcon 180B was trained on 3.5 trillion tokens. Training used up to 4096 GPUs at once. "
+           "Most of the data (about 85%) is web data from RefinedWeb.", 0.7),
+]
+
+
+def test_a_sentence_may_join_a_source_sentence_with_the_one_two_after_it(scorer):
+    answer = "Falcon 180B was trained on 3.5 trillion tokens, about 85% of it web data from RefinedWeb."
+    a = attribute(answer, MODELS, scorer, AttributionSettings())
+    assert a.sentences[0].outcome == "added" and a.sentences[0].markers == [3]
+    assert a.sentences[0].quote_for(3).quote.startswith("Falcon 180B was trained")
+    narrow = attribute(answer, MODELS, scorer, AttributionSettings(window_sentences=2))
+    assert narrow.sentences[0].outcome == "unsupported"
+
+
+def test_a_comparison_of_two_sources_cites_both_and_every_fact_still_counts(scorer):
+    a = attribute("Mixtral supports 32k tokens; Llama 3 supports 8K tokens.", MODELS, scorer, AttributionSettings())
+    assert a.sentences[0].outcome == "added" and sorted(a.sentences[0].markers) == [1, 2]
+    for altered in ("Mixtral supports 64k tokens; Llama 3 supports 8K tokens.",
+                    "Mixtral supports 32k tokens; Llama 4 supports 8K tokens.",
+                    "Falcon supports 32k tokens; Llama 3 supports 8K tokens."):
+        assert attribute(altered, MODELS, scorer, AttributionSettings()).sentences[0].outcome == "unsupported", altered
+
+
+def test_a_model_version_is_checked_with_its_name(scorer):
+    ok = attribute("Llama 3 was trained on over 15 trillion tokens [2].", MODELS, scorer, AttributionSettings())
+    assert ok.sentences[0].outcome == "supported"
+    wrong = attribute("Llama 2 was trained on over 15 trillion tokens [2].", MODELS, scorer, AttributionSettings())
+    assert wrong.sentences[0].outcome == "unsupported"
