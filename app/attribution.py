@@ -164,12 +164,14 @@ def _source_windows(snippet: str, size: int) -> tuple[tuple, ...]:
     return tuple(out)
 
 
-def warm(sources: list[Source], scorer: Scorer, settings: AttributionSettings) -> None:
-    """What attribution needs of the sources, done ahead (the chain runs it while the LLM
-    writes): their windows, and the scorer's per-sentence work if it keeps any."""
+def warm(sources: list[Source], scorer: Scorer, settings: AttributionSettings, written: str = "") -> None:
+    """What attribution needs, done ahead while the LLM writes (the chain calls this when the
+    sources are known and as each sentence ends): the sources' windows, and the scorer's work on
+    their sentences and on the complete sentences `written` so far, if the scorer keeps any."""
     windows = _windows(sources, settings.window_sentences)
     if hasattr(scorer, "warm"):
-        scorer.warm(list(dict.fromkeys(part for w in windows for part in w.parts)))
+        done = [s for s in split_sentences(written)[:-1] if _checkable(s, settings)]
+        scorer.warm(list(dict.fromkeys([s.claim for s in done] + [part for w in windows for part in w.parts])))
 
 
 def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystacks: dict[int, str],

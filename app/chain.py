@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ INGEST_HINT = "opencite ingest --from data/sources.txt"
 LLM_OPTIONS = ("temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty",
                "presence_penalty", "user")
 CHAIN_OPTIONS = ("k", "retrieval_mode", "condense")
+_SENTENCE_END = re.compile(r"[.!?\n]")  # a token that may end a sentence: attribution warms it
 
 
 @dataclass
@@ -142,14 +144,15 @@ class RagChain:
                                                       self.llm if cfg.scorer == "llm" else None)
         return self._scorer
 
-    def warm_attribution(self, sources: list[Source]) -> Future | None:
-        """Starts attribution's work on the sources (splitting, embedding their sentences) in the
-        background, so that after generation only the answer's sentences remain to score."""
+    def warm_attribution(self, sources: list[Source], written: str = "") -> Future | None:
+        """Starts attribution's work on the sources (splitting, embedding their sentences) and on
+        the sentences `written` so far in the background, so that after generation about one
+        sentence remains to embed. Queued in order, one at a time."""
         if self.settings.attribution.mode == "off" or not sources:
             return None
         if self._warmer is None:
             self._warmer = ThreadPoolExecutor(1, thread_name_prefix="opencite-attribution")
-        return self._warmer.submit(attribution.warm, sources, self.scorer, self.settings.attribution)
+        return self._warmer.submit(attribution.warm, sources, self.scorer, self.settings.attribution, written)
 
     def attribute(self, answer: RagAnswer, warming: Future | None = None) -> RagAnswer:
         """Every sentence checked against the sources (settings.attribution); the answer's text
@@ -213,6 +216,8 @@ class RagChain:
         try:
             async for chunk in io.stream(self._bound(run), run.prompt, "generate"):
                 for event in run.tokens(chunk):
+                    if run.warming is not None and _SENTENCE_END.search(event.text):
+                        run.warming = self.warm_attribution(run.sources, "".join(run.parts))
                     yield event
             for event in run.flush():
                 yield event

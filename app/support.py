@@ -66,9 +66,9 @@ def lexical_support(claims: Sequence[str], passages: Sequence[str]) -> np.ndarra
 class EmbeddingLexicalScorer:
     """Cosine from the index's embedder, mixed with lexical support.
 
-    Source sentences are embedded once and kept (an LRU keyed by the sentence text, so a vector
-    can never be stale); `warm` embeds a prompt's sources while the LLM is still writing, which
-    leaves only the answer's own sentences (one batch) to embed after it."""
+    Texts are embedded once and kept (an LRU keyed by the text, so a vector can never be stale);
+    `warm` embeds a prompt's sources, and each answer sentence once it is written, while the LLM
+    is still writing, which leaves about one sentence to embed after it."""
 
     def __init__(self, embeddings, embedding_weight: float = 0.5, cache_size: int = 20_000) -> None:
         self.embeddings = embeddings  # a LangChain Embeddings (the index's)
@@ -77,8 +77,10 @@ class EmbeddingLexicalScorer:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def warm(self, sentences: Sequence[str]) -> None:
-        self._embed([], sentences)
+    def warm(self, texts: Sequence[str]) -> None:
+        """Embeds and keeps these texts (source sentences, and the answer's sentences as they
+        are written), so that `score` finds them ready."""
+        self._vectors_of(texts)
 
     def score(self, claims: Sequence[str], passages: Sequence[Passage]) -> np.ndarray:
         if not claims or not passages:
@@ -86,7 +88,8 @@ class EmbeddingLexicalScorer:
         # A window's vector is its sentences' mean direction (embedding the windows too would
         # multiply the cost for the same ranking).
         units = list(dict.fromkeys(s for p in passages for s in p))
-        claim_vecs, unit_vecs = self._embed(claims, units)
+        vectors = self._vectors_of(list(claims) + units)
+        claim_vecs, unit_vecs = vectors[: len(claims)], vectors[len(claims):]
         row = {u: i for i, u in enumerate(units)}
         windows = np.stack([unit_vecs[[row[s] for s in p]].sum(axis=0) for p in passages])
         windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-12)
@@ -95,22 +98,19 @@ class EmbeddingLexicalScorer:
         window_terms = [frozenset().union(*(_terms(s) for s in p)) for p in passages]
         return self.weight * cosine + (1 - self.weight) * _overlap(claim_terms, window_terms)
 
-    def _embed(self, claims: Sequence[str], units: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Unit vectors of the claims (always embedded) and of the source sentences (cached),
-        in one encode call."""
+    def _vectors_of(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of the texts: the kept ones, the rest embedded in one encode call."""
         with self._lock:
-            todo = [u for u in dict.fromkeys(units) if u not in self._vectors]
-        vectors = _normalised(self.embeddings.embed_documents(list(claims) + todo)) if claims or todo \
-            else np.zeros((0, 0), dtype=np.float32)
+            todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        fresh = _normalised(self.embeddings.embed_documents(todo)) if todo else []
         with self._lock:
-            for u, v in zip(todo, vectors[len(claims):]):
-                self._vectors[u] = v
-            for u in units:
-                self._vectors.move_to_end(u)
-            unit_vecs = np.stack([self._vectors[u] for u in units]) if units else vectors[len(claims):]
-            while len(self._vectors) > max(self.cache_size, len(units)):
+            self._vectors.update(zip(todo, fresh))
+            for t in texts:
+                self._vectors.move_to_end(t)
+            out = np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+            while len(self._vectors) > max(self.cache_size, len(texts)):
                 self._vectors.popitem(last=False)
-        return vectors[: len(claims)], unit_vecs
+        return out
 
 
 def _normalised(vectors) -> np.ndarray:

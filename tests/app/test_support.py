@@ -47,5 +47,21 @@ def test_the_cache_is_bounded_and_re_embeds_what_it_dropped(minilm):
     scorer.warm(["Rome is the capital of Italy."])  # Paris dropped
     scorer.score(CLAIMS[:1], [["Paris is the capital of France."]])
     assert spy.calls[-1] == [CLAIMS[0], "Paris is the capital of France."]
+    calls = len(spy.calls)
     scorer.score(CLAIMS[:1], [["Paris is the capital of France."]])
-    assert spy.calls[-1] == [CLAIMS[0]]
+    assert len(spy.calls) == calls  # both kept now
+
+
+def test_attribution_warms_the_sources_and_the_sentences_written_so_far(minilm):
+    from opencite.app.answer_types import Source
+    from opencite.app.attribution import attribute, warm
+    from opencite.settings import AttributionSettings
+
+    sources = [Source(1, "Paris", "https://blog.example/paris", "Paris is the capital of France.", 0.9)]
+    spy = CountingEmbeddings(minilm)
+    scorer, cfg = EmbeddingLexicalScorer(spy), AttributionSettings()
+    warm(sources, scorer, cfg, "The capital of France is Paris [1]. It is also its larg")
+    assert spy.calls == [["The capital of France is Paris.", "Paris is the capital of France."]]
+    a = attribute("The capital of France is Paris [1]. It is also its largest city.", sources, scorer, cfg)
+    assert spy.calls[-1] == ["It is also its largest city."]  # only the last sentence was left
+    assert a.sentences[0].outcome == "supported"

@@ -15,7 +15,7 @@ citing at least one gold page) with the default scorer, next to the markers as g
 baseline), for a grid of thresholds and embedding weights (the default row is marked), then the
 sentences variant 1 leaves without a gold citation. Latency: attribution of a ~120-word answer
 over the 4 sources, p50, as a ratio to retrieval (question -> prompt ready) measured in the same
-run: added after the answer (the chain's warm step ran during generation), the warm step, and
+run: added after the answer (the chain's warm steps ran during generation), the warm steps, and
 cold (everything after the answer).
 
     python tests/benchmarks/bench_attribution.py [--data DIR --port 8792] [--model PATH]
@@ -108,8 +108,9 @@ def run(args, base: str) -> None:
 
     # Latency: a ~120-word answer over the 4 sources, default settings, a new scorer per answer
     # (nothing cached from other answers). "cold": attribution does all its work after the
-    # answer; "warmed": the chain's warm step (splitting the sources, embedding their sentences)
-    # ran while the LLM wrote, so the added latency is attribution after it.
+    # answer; "warmed": the chain's warm steps (splitting the sources, embedding their sentences,
+    # then each answer sentence as it ends) ran while the LLM wrote, so the added latency is
+    # attribution after them.
     from opencite.app import attribution as attribution_module
 
     cold, warm_s, added, words = [], [], [], []
@@ -125,6 +126,8 @@ def run(args, base: str) -> None:
         scorer = EmbeddingLexicalScorer(chain.index.embeddings, default.embedding_weight)
         t = time.perf_counter()
         attribution_module.warm(sources, scorer, default)
+        for sentence in split_sentences(answer):  # as the chain does at each sentence's end
+            attribution_module.warm(sources, scorer, default, answer[:sentence.end])
         warm_s.append(time.perf_counter() - t)
         t = time.perf_counter()
         attribute(answer, sources, scorer, default)
@@ -132,7 +135,7 @@ def run(args, base: str) -> None:
     r50 = statistics.median(retrieval_s)
     print(f"\nlatency over {len(cases)} answers ({statistics.median(words):.0f} words p50, {args.k} sources); "
           f"retrieval (question -> prompt ready) p50 {1000 * r50:.1f} ms")
-    for name, xs in (("added after the answer (warmed)", added), ("warm step, during generation", warm_s),
+    for name, xs in (("added after the answer (warmed)", added), ("warm steps, during generation", warm_s),
                      ("cold (no warm step)", cold)):
         p50 = statistics.median(xs)
         print(f"  {name:34} p50 {1000 * p50:7.1f} ms  p95 {1000 * _p95(xs):7.1f} ms  "
