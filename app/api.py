@@ -30,14 +30,16 @@ from opencite.app.api_stream import (ChunkBuilder, GenerationStats, attribution_
                                      source_headers, source_json, stream_completion, usage_of)
 from opencite.settings import Settings, get_settings
 
-def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default") -> FastAPI:
+def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default",
+               open_chain=None) -> FastAPI:
     """The API app over every knowledge base of `settings.data_dir`. The bare model id answers
-    from `default_kb`, with `chain` (default: a `RagChain` built at startup). A keys file that
+    from `default_kb`, with `chain` (default: a `RagChain` built at startup); the other KBs with
+    `open_chain(kb_settings)` (default: a `RagChain` over the KB's index). A keys file that
     cannot be read raises `KeysFileError` here, before anything is served."""
     settings = settings or get_settings()
     api = settings.api
     keyring = load_keyring(api.keys_file, api.api_key.get_secret_value() if api.api_key else None)
-    models = KbModels(settings, default_kb, chain)
+    models = KbModels(settings, default_kb, chain, open_chain)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

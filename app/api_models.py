@@ -17,8 +17,12 @@ from opencite.settings import Settings
 
 
 class KbModels:
-    def __init__(self, settings: Settings, default_kb: str = kbs.DEFAULT_KB, default_chain=None):
+    def __init__(self, settings: Settings, default_kb: str = kbs.DEFAULT_KB, default_chain=None,
+                 open_chain=None):
+        """`open_chain(kb_settings)` makes the chain of one KB (default: a `RagChain` over its
+        index, sharing the default chain's embedder)."""
         self.settings = settings
+        self.open_chain = open_chain or self._open
         self.base_id = settings.api.model_id
         self.default_kb = kbs.validate_name(default_kb)
         self.default_chain = default_chain
@@ -64,15 +68,14 @@ class KbModels:
         cached = self._chains.get(kb)
         if cached is not None and cached[0] == created:
             return cached[1]
-        chain = await anyio.to_thread.run_sync(self._open, kb)
+        chain = await anyio.to_thread.run_sync(self.open_chain, kbs.kb_settings(self.settings, kb))
         self._chains[kb] = (created, chain)
         return chain
 
-    def _open(self, kb: str):
+    def _open(self, kb_set: Settings):
         from opencite.app.chain import RagChain
         from opencite.ingest.index import open_index
 
-        kb_set = kbs.kb_settings(self.settings, kb)
         shared = self.default_chain.index.embeddings if self.default_chain is not None else None
         return RagChain(kb_set, index=open_index(kb_set, embeddings=shared))
 
