@@ -8,6 +8,9 @@ which KBs exist. One `RagChain` per KB, opened on first use and sharing one embe
 
 from __future__ import annotations
 
+import functools
+import os
+
 import anyio
 
 from opencite.app.api_errors import APIError
@@ -26,8 +29,12 @@ class KbModels:
         self.base_id = settings.api.model_id
         self.default_kb = kbs.validate_name(default_kb)
         self.default_chain = default_chain
-        # kb -> (its kb.json creation time, chain): a KB deleted and made again gets a new chain.
-        self._chains: dict[str, tuple[str, object]] = {}
+        # kb -> (its kb.json's stat, its creation time, chain): a KB deleted and made again gets a
+        # new chain; the record is only read again when its stat changes (one stat per request).
+        self._chains: dict[str, tuple[tuple | None, str, object]] = {}
+        # Each request looks its KB's record up: its path is built (and the name checked) once.
+        self._record_path = functools.lru_cache(maxsize=1024)(
+            lambda kb: os.fspath(kbs.record_path(settings, kb)))
 
     def open_default(self):
         """The default KB's chain, its index opened now: a missing or locked index stops
@@ -53,7 +60,8 @@ class KbModels:
             if prefix != self.base_id or not kb:
                 raise self.not_found(model, key)
         try:
-            if not kbs.exists(self.settings, kb):
+            # kbs.exists, from the cached path: the default KB always exists, others have a record.
+            if kb != kbs.DEFAULT_KB and self._record_version(kb) is None:
                 raise self.not_found(model, key)
         except kbs.KnowledgeBaseError:  # not a KB name at all
             raise self.not_found(model, key) from None
@@ -64,13 +72,26 @@ class KbModels:
     async def chain(self, kb: str):
         if kb == self.default_kb and self.default_chain is not None:
             return self.default_chain
-        created = kbs.describe(self.settings, kb).created_at
+        version = self._record_version(kb)
         cached = self._chains.get(kb)
-        if cached is not None and cached[0] == created:
-            return cached[1]
-        chain = await anyio.to_thread.run_sync(self.open_chain, kbs.kb_settings(self.settings, kb))
-        self._chains[kb] = (created, chain)
+        if cached is not None and version is not None and cached[0] == version:
+            return cached[2]
+        created = kbs.describe(self.settings, kb).created_at
+        if cached is not None and cached[1] == created:  # the record changed, not the KB (its schedule)
+            chain = cached[2]
+        else:
+            chain = await anyio.to_thread.run_sync(self.open_chain, kbs.kb_settings(self.settings, kb))
+        self._chains[kb] = (version, created, chain)
         return chain
+
+    def _record_version(self, kb: str) -> tuple | None:
+        """What changes when the KB's record is rewritten (records are replaced whole, see
+        kbs.create); None when there is none."""
+        try:
+            stat = os.stat(self._record_path(kb))
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
     def _open(self, kb_set: Settings):
         from opencite.app.chain import RagChain
@@ -83,3 +104,4 @@ class KbModels:
         return APIError(404, f"The model '{model}' does not exist or this API key may not use it. "
                         f"Models for this key: {', '.join(self.model_ids(key)) or 'none'} (GET /v1/models).",
                         code="model_not_found", param="model")
+

@@ -157,7 +157,9 @@ def create(settings: Settings, name: str, every: str | None = None, cron: str | 
         kb.sources_file.write_text(f"# Sources of the knowledge base {name!r}: one URL or path per line.\n",
                                    encoding="utf-8")
     record = {"name": name, "collection": kb.collection,
-              "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+              # Microseconds: a KB deleted and created again within a second is still a new KB
+              # to the API's chain cache and to sync.
+              "created_at": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
     if schedule:
         record["schedule"] = schedule
     _write_record(folder / "kb.json", record)
