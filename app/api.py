@@ -126,7 +126,8 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         },
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request):
-        kb = request.state.kb = models.resolve(body.model, request.state.api_key)
+        kb, chain = await models.answerer(body.model, request.state.api_key)
+        request.state.kb = kb
         body.check_supported()
         stats: GenerationStats = app.state.stats
         if stats.active >= api.max_concurrent_generations:
@@ -139,9 +140,8 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             chunk = ChunkBuilder(completion_id, created, body.model, include_usage)
-            return await stream_completion(app, await models.chain(kb), messages, options, chunk,
+            return await stream_completion(app, chain, messages, options, chunk,
                                            on_answer=lambda answer: observe(kb, answer))
-        chain = await models.chain(kb)
         try:
             with generation(stats):
                 answer = await chain.ainvoke(messages, **options)

@@ -53,26 +53,36 @@ class KbModels:
 
     def resolve(self, model: str, key: ApiKey) -> str:
         """The KB a model id names, if it exists and the key may read it; else 404 model_not_found."""
+        return self._find(model, key)[0]
+
+    async def answerer(self, model: str, key: ApiKey) -> tuple[str, object]:
+        """(KB, its chain) for a model id, as `resolve`; the KB's record is looked at once."""
+        kb, version = self._find(model, key)
+        return kb, await self._chain(kb, version)
+
+    def _find(self, model: str, key: ApiKey) -> tuple[str, tuple | None]:
         if model == self.base_id:
             kb = self.default_kb
         else:
             prefix, _, kb = model.partition("/")
             if prefix != self.base_id or not kb:
                 raise self.not_found(model, key)
-        try:
-            # kbs.exists, from the cached path: the default KB always exists, others have a record.
-            if kb != kbs.DEFAULT_KB and self._record_version(kb) is None:
-                raise self.not_found(model, key)
-        except kbs.KnowledgeBaseError:  # not a KB name at all
-            raise self.not_found(model, key) from None
         if not key.allows(kb):
             raise self.not_found(model, key)
-        return kb
+        if kb == kbs.DEFAULT_KB == self.default_kb and self.default_chain is not None:
+            return kb, None  # always there, its chain opened at startup: nothing to look up
+        try:
+            version = self._record_version(kb)
+        except kbs.KnowledgeBaseError:  # not a KB name at all
+            raise self.not_found(model, key) from None
+        # As kbs.exists: the default KB always exists, the others have a record.
+        if version is None and kb != kbs.DEFAULT_KB:
+            raise self.not_found(model, key)
+        return kb, version
 
-    async def chain(self, kb: str):
+    async def _chain(self, kb: str, version: tuple | None):
         if kb == self.default_kb and self.default_chain is not None:
             return self.default_chain
-        version = self._record_version(kb)
         cached = self._chains.get(kb)
         if cached is not None and version is not None and cached[0] == version:
             return cached[2]

@@ -31,12 +31,17 @@ def models(settings):
 
 
 def chain(models: KbModels, model: str, key=OPEN_ACCESS):
-    return anyio.run(models.chain, models.resolve(model, key))
+    kb, found = anyio.run(models.answerer, model, key)
+    assert kb == models.resolve(model, key)
+    return found
 
 
 def not_found(models: KbModels, model: str, key=OPEN_ACCESS) -> None:
     with pytest.raises(APIError) as err:
         models.resolve(model, key)
+    assert err.value.status == 404 and err.value.code == "model_not_found"
+    with pytest.raises(APIError) as err:
+        anyio.run(models.answerer, model, key)
     assert err.value.status == 404 and err.value.code == "model_not_found"
 
 

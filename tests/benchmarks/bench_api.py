@@ -16,8 +16,9 @@ keys file of 3 keys, each scoped to one KB; its clients spread over the 3 models
 The two are measured in alternating rounds (and as paired 1-client requests) so load drift hits both.
 End to end that difference drowns in the LLM's noise (TTFT ~2 s, rounds hundreds of ms apart), so the
 target is shown by the request-path rows, run first (`api_kb_path.py` says what they measure and why):
-both APIs in this process over an instant chain double, 16 clients, many alternating rounds, the added
-p50 in wall-clock and in CPU time of the serving thread, each with a 95% bootstrap interval.
+both APIs (and an identical 1-KB control) in this process over an instant chain double, 16 clients,
+many rounds in random order, the added p50 in wall clock and in CPU time of the serving thread, each
+with a 95% bootstrap interval.
 
     python tests/benchmarks/bench_api.py [--requests 16] [--max-tokens 32] [--kb-only] [--kb-rounds 4]
                                          [--path-only] [--path-rounds 400]
