@@ -90,7 +90,8 @@ async def sse_request(http: httpx.AsyncClient, url: str, body: dict, headers: di
     tokens = 0
     usage_tokens = None
     async with http.stream("POST", url, json=body, headers=headers) as resp:
-        resp.raise_for_status()
+        if resp.is_error:
+            raise RuntimeError(f"{url} {body['model']}: {resp.status_code} {(await resp.aread())[:500]!r}")
         async for line in resp.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
