@@ -30,14 +30,16 @@ from opencite.app.api_stream import (ChunkBuilder, GenerationStats, attribution_
                                      source_headers, source_json, stream_completion, usage_of)
 from opencite.settings import Settings, get_settings
 
-def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default") -> FastAPI:
+def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default",
+               open_chain=None) -> FastAPI:
     """The API app over every knowledge base of `settings.data_dir`. The bare model id answers
-    from `default_kb`, with `chain` (default: a `RagChain` built at startup). A keys file that
+    from `default_kb`, with `chain` (default: a `RagChain` built at startup); the other KBs with
+    `open_chain(kb_settings)` (default: a `RagChain` over the KB's index). A keys file that
     cannot be read raises `KeysFileError` here, before anything is served."""
     settings = settings or get_settings()
     api = settings.api
     keyring = load_keyring(api.keys_file, api.api_key.get_secret_value() if api.api_key else None)
-    models = KbModels(settings, default_kb, chain)
+    models = KbModels(settings, default_kb, chain, open_chain)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -124,7 +126,8 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         },
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request):
-        kb = request.state.kb = models.resolve(body.model, request.state.api_key)
+        kb, chain = await models.answerer(body.model, request.state.api_key)
+        request.state.kb = kb
         body.check_supported()
         stats: GenerationStats = app.state.stats
         if stats.active >= api.max_concurrent_generations:
@@ -137,9 +140,8 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             chunk = ChunkBuilder(completion_id, created, body.model, include_usage)
-            return await stream_completion(app, await models.chain(kb), messages, options, chunk,
+            return await stream_completion(app, chain, messages, options, chunk,
                                            on_answer=lambda answer: observe(kb, answer))
-        chain = await models.chain(kb)
         try:
             with generation(stats):
                 answer = await chain.ainvoke(messages, **options)

@@ -8,6 +8,9 @@ which KBs exist. One `RagChain` per KB, opened on first use and sharing one embe
 
 from __future__ import annotations
 
+import functools
+import os
+
 import anyio
 
 from opencite.app.api_errors import APIError
@@ -17,13 +20,21 @@ from opencite.settings import Settings
 
 
 class KbModels:
-    def __init__(self, settings: Settings, default_kb: str = kbs.DEFAULT_KB, default_chain=None):
+    def __init__(self, settings: Settings, default_kb: str = kbs.DEFAULT_KB, default_chain=None,
+                 open_chain=None):
+        """`open_chain(kb_settings)` makes the chain of one KB (default: a `RagChain` over its
+        index, sharing the default chain's embedder)."""
         self.settings = settings
+        self.open_chain = open_chain or self._open
         self.base_id = settings.api.model_id
         self.default_kb = kbs.validate_name(default_kb)
         self.default_chain = default_chain
-        # kb -> (its kb.json creation time, chain): a KB deleted and made again gets a new chain.
-        self._chains: dict[str, tuple[str, object]] = {}
+        # kb -> (its kb.json's stat, its creation time, chain): a KB deleted and made again gets a
+        # new chain; the record is only read again when its stat changes (one stat per request).
+        self._chains: dict[str, tuple[tuple | None, str, object]] = {}
+        # Each request looks its KB's record up: its path is built (and the name checked) once.
+        self._record_path = functools.lru_cache(maxsize=1024)(
+            lambda kb: os.fspath(kbs.record_path(settings, kb)))
 
     def open_default(self):
         """The default KB's chain, its index opened now: a missing or locked index stops
@@ -42,37 +53,60 @@ class KbModels:
 
     def resolve(self, model: str, key: ApiKey) -> str:
         """The KB a model id names, if it exists and the key may read it; else 404 model_not_found."""
+        return self._find(model, key)[0]
+
+    async def answerer(self, model: str, key: ApiKey) -> tuple[str, object]:
+        """(KB, its chain) for a model id, as `resolve`; the KB's record is looked at once."""
+        kb, version = self._find(model, key)
+        return kb, await self._chain(kb, version)
+
+    def _find(self, model: str, key: ApiKey) -> tuple[str, tuple | None]:
         if model == self.base_id:
             kb = self.default_kb
         else:
             prefix, _, kb = model.partition("/")
             if prefix != self.base_id or not kb:
                 raise self.not_found(model, key)
-        try:
-            if not kbs.exists(self.settings, kb):
-                raise self.not_found(model, key)
-        except kbs.KnowledgeBaseError:  # not a KB name at all
-            raise self.not_found(model, key) from None
         if not key.allows(kb):
             raise self.not_found(model, key)
-        return kb
+        if kb == kbs.DEFAULT_KB == self.default_kb and self.default_chain is not None:
+            return kb, None  # always there, its chain opened at startup: nothing to look up
+        try:
+            version = self._record_version(kb)
+        except kbs.KnowledgeBaseError:  # not a KB name at all
+            raise self.not_found(model, key) from None
+        # As kbs.exists: the default KB always exists, the others have a record.
+        if version is None and kb != kbs.DEFAULT_KB:
+            raise self.not_found(model, key)
+        return kb, version
 
-    async def chain(self, kb: str):
+    async def _chain(self, kb: str, version: tuple | None):
         if kb == self.default_kb and self.default_chain is not None:
             return self.default_chain
-        created = kbs.describe(self.settings, kb).created_at
         cached = self._chains.get(kb)
-        if cached is not None and cached[0] == created:
-            return cached[1]
-        chain = await anyio.to_thread.run_sync(self._open, kb)
-        self._chains[kb] = (created, chain)
+        if cached is not None and version is not None and cached[0] == version:
+            return cached[2]
+        created = kbs.describe(self.settings, kb).created_at
+        if cached is not None and cached[1] == created:  # the record changed, not the KB (its schedule)
+            chain = cached[2]
+        else:
+            chain = await anyio.to_thread.run_sync(self.open_chain, kbs.kb_settings(self.settings, kb))
+        self._chains[kb] = (version, created, chain)
         return chain
 
-    def _open(self, kb: str):
+    def _record_version(self, kb: str) -> tuple | None:
+        """What changes when the KB's record is rewritten (records are replaced whole, see
+        kbs.create); None when there is none."""
+        try:
+            stat = os.stat(self._record_path(kb))
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def _open(self, kb_set: Settings):
         from opencite.app.chain import RagChain
         from opencite.ingest.index import open_index
 
-        kb_set = kbs.kb_settings(self.settings, kb)
         shared = self.default_chain.index.embeddings if self.default_chain is not None else None
         return RagChain(kb_set, index=open_index(kb_set, embeddings=shared))
 
@@ -80,3 +114,4 @@ class KbModels:
         return APIError(404, f"The model '{model}' does not exist or this API key may not use it. "
                         f"Models for this key: {', '.join(self.model_ids(key)) or 'none'} (GET /v1/models).",
                         code="model_not_found", param="model")
+

@@ -36,14 +36,14 @@ def load_answers(path: Path) -> dict[str, str]:
 def run_citations(settings: Settings, path: Path, *, out: Path | None = None, base_url: str | None = None,
                   chain=None, show_progress: bool = True) -> dict:
     from opencite.app.chain import RagAnswer, RagChain
-    from opencite.eval.run import RetrievalOnly, _open_before_threads
+    from opencite.eval.run import RetrievalOnly, open_before_threads
 
     questions = load_questions(path, base_url)  # ids, questions and sources checked with file and line
     answers = load_answers(path)
     if settings.attribution.mode == "off":
         settings = settings.model_copy(update={"attribution": settings.attribution.model_copy(update={"mode": "flag"})})
     chain = chain or RagChain(settings)
-    _open_before_threads(RetrievalOnly(chain, settings))
+    open_before_threads(RetrievalOnly(chain, settings))
     out = Path(out or settings.data_dir / "eval-runs" / f"citations-{Path(path).stem}")
     out.mkdir(parents=True, exist_ok=True)
     k, mode = settings.retrieval.k, settings.retrieval.mode

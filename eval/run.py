@@ -56,7 +56,7 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
     if retrieval_only:  # no LLM at all: the chain's own retrieval, sources as the chat would show
         chain, judge = RetrievalOnly(chain, settings), False
     grader = Judge(judge_endpoint(settings), timeout=settings.llm.timeout) if judge else None
-    _open_before_threads(chain)
+    open_before_threads(chain)
     config = {
         "questions": str(Path(questions_path).resolve()),
         "base_url": normalize_url(base_url) if base_url else None,
@@ -105,7 +105,7 @@ class RetrievalOnly:
                          timings={"retrieve_s": time.perf_counter() - t0})
 
 
-def _open_before_threads(chain) -> None:
+def open_before_threads(chain) -> None:
     """The chain opens its parts lazily; open them once here rather than racing in the workers,
     and refuse an empty index up front instead of failing every question."""
     inner = chain.chain if isinstance(chain, RetrievalOnly) else chain

@@ -1,9 +1,11 @@
 """`opencite sync`: ingest the configured sources on a schedule, unattended, one run at a time.
 
-Works on one settings object (its collection) and one sources file; a knowledge base picks both.
-Each run is a normal `run_ingest` (so a killed run is repaired by the next run's `reconcile`) with
-`--prune` on by default, and leaves its report in <data_dir>/runtime/sync/. SIGTERM or SIGINT
-ends the process between groups of pages (nothing half-stored) or at once while it waits."""
+A run works on one settings object (its collection) and one sources file; a knowledge base picks
+both. `sync_forever` keeps a list of such targets in step, each on its own schedule: one KB
+(`--kb`) or every scheduled KB (`--all`, the list read again at each wake-up). Each run is a
+normal `run_ingest` (so a killed run is repaired by the next run's `reconcile`) with `--prune` on
+by default, and leaves its report in <data_dir>/runtime/sync/<collection>/. SIGTERM or SIGINT ends
+the process between groups of pages (nothing half-stored) or at once while it waits."""
 
 from __future__ import annotations
 
@@ -16,12 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opencite.ingest.pipeline import Progress, SourceSet, run_ingest
 from opencite.settings import Settings
 
+if TYPE_CHECKING:
+    from opencite.ingest.kb import KnowledgeBase
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.I)
 _UNIT = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
+# The longest sleep between two readings of the KB list (`sync --all` picks up new KBs by then).
+RESCAN_SECONDS = 60.0
 
 
 class ScheduleError(ValueError):
@@ -130,23 +138,80 @@ def reports_dir(settings: Settings) -> Path:
     return settings.runtime_dir / "sync" / settings.chroma.collection
 
 
-def sync_forever(settings: Settings, sources_file: Path, schedule: Schedule, *, prune: bool, stop: StopFlag,
-                 on_run: Callable[[RunRecord], None], progress_factory: Callable[[], object] | None = None) -> None:
-    """Run now, then at every scheduled time, until stopped. A run that overruns its next start
-    time is followed by the next scheduled one (runs never overlap)."""
+@dataclass(frozen=True)
+class SyncTarget:
+    """One knowledge base to keep in step: its settings, its sources file, its schedule."""
+
+    kb: str
+    settings: Settings
+    sources_file: Path
+    schedule: Schedule
+    created_at: str = ""  # a KB deleted and created again under the same name is a new target
+
+    @property
+    def key(self) -> tuple:
+        # A new schedule makes a new key: a rescheduled KB runs at the next wake-up, then on it.
+        return (self.kb, self.created_at, self.schedule)
+
+
+def effective_schedule(settings: Settings, kb: KnowledgeBase, every: str | None = None, cron: str | None = None) -> Schedule | None:
+    """The schedule a KB syncs on: the command's --every/--cron, else the KB's stored one
+    (`opencite kb schedule`), else OPENCITE_SYNC__EVERY / __CRON; None when there is none."""
+    for pair in ((every, cron), (kb.every, kb.cron), (settings.sync.every, settings.sync.cron)):
+        if any(pair):
+            return parse_schedule(*pair)
+    return None
+
+
+def scheduled_targets(settings: Settings, on_error: Callable[[str], None]) -> list[SyncTarget]:
+    """Every KB that has a schedule (its own, else the settings'), read now. A KB whose record
+    cannot be read is reported through `on_error` and left out; the others are kept."""
+    from opencite.ingest import kb as kbs
+
+    targets = []
+    for name in kbs.kb_names(settings):
+        try:
+            item = kbs.describe(settings, name)
+            schedule = effective_schedule(settings, item)
+            if schedule is not None:
+                targets.append(SyncTarget(name, kbs.kb_settings(settings, name), item.sources_file, schedule,
+                                          item.created_at))
+        except (ScheduleError, kbs.KnowledgeBaseError, ValueError) as exc:
+            on_error(f"knowledge base {name!r} left out of this wake-up: {exc}")
+    return targets
+
+
+def sync_forever(targets: Callable[[], list[SyncTarget]], *, prune: bool, stop: StopFlag,
+                 on_run: Callable[[SyncTarget, RunRecord], None],
+                 progress_factory: Callable[[], object] | None = None) -> None:
+    """Run each target now, then at each of its scheduled times, until stopped. One run at a time:
+    when several are due, the longest-waiting goes first; a run that overruns a target's next start
+    time is followed by that target's next scheduled one (missed slots are skipped, not run back to
+    back). `targets()` is called at every wake-up — at least every RESCAN_SECONDS — so a KB created,
+    rescheduled or deleted meanwhile is picked up then."""
+    due: dict[tuple, datetime] = {}
     while not stop():
+        now = datetime.now(timezone.utc)
+        current = {t.key: t for t in targets()}
+        due = {key: due.get(key, now) for key in current}  # new targets are due now, gone ones forgotten
+        key, when = min(due.items(), key=lambda item: item[1], default=(None, now + timedelta(seconds=RESCAN_SECONDS)))
+        if key is None or when > now:
+            wake = min(when, now + timedelta(seconds=RESCAN_SECONDS))
+            if stop.wait((wake - now).total_seconds()):
+                break
+            continue
+        target = current[key]
         if progress_factory is not None:
             with progress_factory() as progress:
-                record = sync_once(settings, sources_file, prune=prune, stop=stop, progress=progress)
+                record = sync_once(target.settings, target.sources_file, prune=prune, stop=stop, progress=progress)
         else:
-            record = sync_once(settings, sources_file, prune=prune, stop=stop)
-        on_run(record)
+            record = sync_once(target.settings, target.sources_file, prune=prune, stop=stop)
+        on_run(target, record)
         now = datetime.now(timezone.utc)
-        upcoming = schedule.next_after(datetime.fromisoformat(record.started))
-        while upcoming <= now:  # missed slots are skipped, not run back to back
-            upcoming = schedule.next_after(upcoming)
-        if stop.wait((upcoming - now).total_seconds()):
-            break
+        upcoming = target.schedule.next_after(datetime.fromisoformat(record.started))
+        while upcoming <= now:
+            upcoming = target.schedule.next_after(upcoming)
+        due[target.key] = upcoming
         time.sleep(0)  # let a signal handler run before the next run starts
 
 

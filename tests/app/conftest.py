@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from pydantic import SecretStr
 from langchain_core.documents import Document
@@ -35,9 +37,20 @@ def add_pages(settings, pages) -> None:
         idx.store.add_documents(docs, ids=[f"{url}#0" for url, _, _ in pages])
 
 
+@pytest.fixture(scope="session")
+def indexed_template(tmp_path_factory, minilm_path):
+    """PAGES embedded once per session; each test gets its own copy (a real index it may change)."""
+    from opencite.settings import Settings
+
+    template = Settings(data_dir=tmp_path_factory.mktemp("indexed-template") / "data",
+                        embedding={"model": minilm_path, "device": "cpu"})
+    add_pages(template, PAGES)
+    return template.data_dir
+
+
 @pytest.fixture
-def indexed(settings):
-    add_pages(settings, PAGES)
+def indexed(settings, indexed_template):
+    shutil.copytree(indexed_template, settings.data_dir)
     return settings
 
 

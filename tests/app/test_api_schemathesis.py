@@ -7,8 +7,6 @@ double behind it (bounded examples so this stays well under a minute).
 from __future__ import annotations
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 from pydantic import SecretStr
 
 from opencite.app.api import create_app
@@ -18,6 +16,10 @@ pytestmark = pytest.mark.slow  # hundreds of generated requests
 
 
 def test_schema_generated_requests_cause_no_server_errors(llm_settings, scripted_llm):
+    # Imported here: hypothesis takes seconds to import, and the fast tier never runs this test.
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+
     from opencite.app.chain import RagChain
 
     llm_settings.llm.api_key = SecretStr(scripted_llm.api_key)

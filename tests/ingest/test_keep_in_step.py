@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from opencite.ingest.documents import Outcome
 from opencite.ingest.index import open_index
 from opencite.ingest.pipeline import SourceSet, registry_for, run_ingest
@@ -22,6 +24,7 @@ def sitemap(site, entries: dict[str, str]) -> str:
                     content_type="application/xml")
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_crawl_ingests_the_bodies_it_fetched_and_a_link_bomb_ends_quickly(settings, site):
     bomb = "".join(f"<a href='/missing/{i}'>x</a>" for i in range(20_000))
     site.put("/", article("Hub", {"Links": "Many links below."}).replace("</article>", bomb + "</article>"))
@@ -76,6 +79,7 @@ def test_gone_twice_in_a_row_is_pruned_transient_failures_keep_chunks(settings, 
     assert sources == {site.url("/stay"), site.url("/flaky")}
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_a_50k_sitemap_on_a_host_that_is_down_ends_quickly_with_a_short_table(settings, site):
     import io
 

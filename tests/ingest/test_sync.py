@@ -85,3 +85,63 @@ def test_cli_refuses_a_bad_schedule_and_a_missing_sources_file(cli, settings_env
     missing = cli("sync", "--every", "1h", "--sources", str(tmp_path / "nope.txt"))
     assert missing.exit_code == 2 and "nope.txt not found" in missing.output
     assert not (settings_env.data_dir / "index").exists()
+
+
+def test_one_loop_runs_each_kb_on_its_own_schedule_one_at_a_time(settings):
+    """Real runs of three KBs whose sources files are missing (each run records an error at once):
+    each keeps its own reports, runs never overlap, a KB added or removed meanwhile is followed."""
+    import threading
+
+    from opencite.ingest import kb
+    from opencite.ingest.sync import Schedule, StopFlag, SyncTarget, sync_forever
+
+    def target(name: str, every: float) -> SyncTarget:
+        if not kb.exists(settings, name):
+            kb.create(settings, name)
+        item = kb.describe(settings, name)
+        item.sources_file.unlink(missing_ok=True)
+        return SyncTarget(name, kb.kb_settings(settings, name), item.sources_file, Schedule(every=every))
+
+    listed = [target("fast", 0.2), target("slow", 0.6)]
+    stop, runs, removed_at = StopFlag(), [], []
+
+    def on_run(t, record):
+        runs.append((t.kb, record))
+        if len(runs) == 4:
+            listed.append(target("late", 0.2))  # created while the loop runs
+        if [name for name, _ in runs].count("late") == 2 and not removed_at:
+            listed.remove(next(t for t in listed if t.kb == "fast"))  # deleted while it runs
+            removed_at.append(len(runs))
+            threading.Timer(1.0, stop.event.set).start()
+
+    sync_forever(lambda: list(listed), prune=True, stop=stop, on_run=on_run)
+
+    names = [name for name, _ in runs]
+    before, after = names[:removed_at[0]], names[removed_at[0]:]
+    assert names[:2] == ["fast", "slow"]
+    assert before.count("fast") > before.count("slow") >= 1  # each on its own schedule
+    assert "fast" not in after and {"slow", "late"} <= set(after)
+    assert all(r.status == "error" and "missing" in r.error for _, r in runs)
+    records = sorted((r for _, r in runs), key=lambda r: r.started)
+    assert all(a.finished <= b.started for a, b in zip(records, records[1:]))  # one run at a time
+    for name in ("fast", "slow", "late"):  # each KB's reports in its own folder
+        saved = list(reports_dir(kb.kb_settings(settings, name)).glob("*.json"))
+        assert len(saved) == names.count(name)
+
+
+def test_scheduled_targets_are_the_kbs_with_a_schedule(settings):
+    from opencite.ingest import kb
+    from opencite.ingest.sync import Schedule, scheduled_targets
+
+    kb.create(settings, "docs", every="1h")
+    kb.create(settings, "blog")
+    kb.create(settings, "broken", cron="0 * * * *")
+    (settings.data_dir / "kbs" / "broken" / "kb.json").write_text("{not json")
+    errors = []
+    assert [(t.kb, t.schedule) for t in scheduled_targets(settings, errors.append)] == [("docs", Schedule(every=3600))]
+    assert len(errors) == 1 and "'broken'" in errors[0]
+    hourly = settings.model_copy(update={"sync": settings.sync.model_copy(update={"every": "30m"})})
+    assert [(t.kb, t.schedule.every) for t in scheduled_targets(hourly, errors.append)] == [
+        ("default", 1800), ("blog", 1800), ("docs", 3600)]
+    assert [t.settings.chroma.collection for t in scheduled_targets(hourly, errors.append)] == [
+        "opencite", "opencite-blog", "opencite-docs"]

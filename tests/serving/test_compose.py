@@ -38,11 +38,18 @@ def config(*profiles: str, committed_env: bool = False) -> dict:
     return yaml.safe_load(proc.stdout)
 
 
+def mounts(service: dict) -> dict[str, str]:
+    """target -> source of a service's volumes (docker-compose 1.x prints `source:target:mode`)."""
+    pairs = [(v["target"], v.get("source")) if isinstance(v, dict) else tuple(reversed(v.split(":")[:2]))
+             for v in service.get("volumes", [])]
+    return dict(pairs)
+
+
 def active(cfg: dict, profiles: set[str]) -> dict:
     return {n: s for n, s in cfg["services"].items() if not s.get("profiles") or set(s["profiles"]) & profiles}
 
 
-@pytest.mark.parametrize("profile", [*PROFILES, "ingest", "sync"])
+@pytest.mark.parametrize("profile", [*PROFILES, "ingest"])
 def test_every_profile_is_valid_and_dependencies_are_healthy_services(profile):
     services = active(config(profile), {profile})
     for name, svc in services.items():
@@ -50,17 +57,30 @@ def test_every_profile_is_valid_and_dependencies_are_healthy_services(profile):
             assert dep in services, f"{name} depends on {dep}, which profile {profile} does not start"
             assert cond["condition"] == "service_healthy"
             assert "healthcheck" in services[dep], f"{dep} has no healthcheck"
-    assert {"chroma", "api", "ui"} <= set(services)
+    assert {"chroma", "api", "ui", "sync"} <= set(services)
     assert ("ingest" in services) == (profile == "ingest")
-    assert ("sync" in services) == (profile == "sync")
 
 
-def test_sync_service_runs_on_a_schedule_and_stops_gracefully():
-    sync = config("sync")["services"]["sync"]
-    assert sync["command"] == ["sync", "--every", "1h"]
+def test_sync_service_keeps_every_kb_in_step_sharing_the_index_and_stops_gracefully():
+    services = config()["services"]
+    sync = services["sync"]
+    assert not sync.get("profiles")  # every profile runs it
+    assert sync["command"] == ["sync", "--all"]
+    assert sync["environment"]["OPENCITE_SYNC__EVERY"] == "1h"  # KBs without their own schedule
     assert sync["restart"] == "unless-stopped" and sync["stop_grace_period"] in ("2m", "2m0s", 120)
-    assert sync["environment"]["OPENCITE_DATA_DIR"] == "/data"
     assert sync["depends_on"]["chroma"]["condition"] == "service_healthy"
+    # One index for sync, api and ui: the Chroma server (embedded Chroma is one process) and one data volume.
+    for name in ("sync", "api", "ui"):
+        env = services[name]["environment"]
+        assert env["OPENCITE_CHROMA__URL"] == "http://chroma:8000" and env["OPENCITE_DATA_DIR"] == "/data"
+        assert mounts(services[name])["/data"] == "opencite-data"
+
+
+def test_sync_every_can_be_changed_or_turned_off_for_kbs_without_a_schedule(monkeypatch):
+    monkeypatch.setenv("SYNC_EVERY", "30m")
+    assert config()["services"]["sync"]["environment"]["OPENCITE_SYNC__EVERY"] == "30m"
+    monkeypatch.setenv("SYNC_EVERY", "")
+    assert config()["services"]["sync"]["environment"]["OPENCITE_SYNC__EVERY"] == ""
 
 
 @pytest.mark.parametrize("profile,engine", PROFILES.items())
@@ -77,8 +97,7 @@ def test_vllm_service_uses_official_image_gpu_hf_cache_token_and_documented_flag
     assert vllm["image"].startswith("vllm/vllm-openai")
     devices = vllm["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["capabilities"] == ["gpu"]
-    targets = [v["target"] if isinstance(v, dict) else v.split(":")[1] for v in vllm["volumes"]]
-    assert "/root/.cache/huggingface" in targets
+    assert "/root/.cache/huggingface" in mounts(vllm)
     assert "HF_TOKEN" in vllm["environment"]
     # The image's entrypoint takes the model as --model; the rest must be documented `vllm serve` flags.
     assert vllm["command"][0] == "--model"
@@ -100,7 +119,8 @@ def test_no_profile_starts_a_working_cpu_stack_from_the_committed_env():
     services = active(cfg, set(dotenv()["COMPOSE_PROFILES"].split(",")))
     llms = [n for n, s in services.items() if "llm" in (s.get("networks", {}).get("default") or {}).get("aliases", [])]
     assert llms == ["cpu-llm"]
-    assert {"chroma", "api", "ui"} <= set(services) and "ingest" not in services
+    assert {"chroma", "api", "ui", "sync"} <= set(services) and "ingest" not in services
+    assert services["sync"]["command"] == ["sync", "--all"]
     command = services["cpu-llm"]["command"]
     preset = tomllib.loads((ROOT / "serving" / "presets.toml").read_text())[command[command.index("--preset") + 1]]
     env = services["api"]["environment"]

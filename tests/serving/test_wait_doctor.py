@@ -92,6 +92,7 @@ def test_doctor_on_a_down_llm_says_how_to_fix(tmp_path):
     assert "is writable" in proc.stdout  # the other check still ran
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_doctor_names_an_unreachable_chroma_server(tmp_path):
     import os
 
@@ -104,6 +105,7 @@ def test_doctor_names_an_unreachable_chroma_server(tmp_path):
 
 # --- slow to start ------------------------------------------------------------------------
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_wait_reports_a_starting_server_then_succeeds_once_ready(slow_server, tmp_path):
     early = cli("wait", slow_server.url, "--timeout", "0.5", cwd=tmp_path)
     assert early.returncode == 1 and "503" in early.stderr and "still starting" in early.stderr
@@ -114,6 +116,7 @@ def test_wait_reports_a_starting_server_then_succeeds_once_ready(slow_server, tm
 
 # --- serving another model ----------------------------------------------------------------
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_wait_and_doctor_refuse_a_server_listing_another_model(tmp_path):
     import os
 
