@@ -19,7 +19,8 @@ def outcomes(report) -> dict[str, str]:
     return {s.requested_url.rsplit("/", 1)[-1]: s.outcome.value for s in report.sources}
 
 
-@pytest.fixture(params=["embedded", "server"])
+# The server variant starts a `chroma run` server: the slow tier, like every chroma_server user.
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.slow)])
 def backend(request, settings):
     if request.param == "server":
         settings.chroma.url = request.getfixturevalue("chroma_server")
