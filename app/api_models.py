@@ -114,4 +114,3 @@ class KbModels:
         return APIError(404, f"The model '{model}' does not exist or this API key may not use it. "
                         f"Models for this key: {', '.join(self.model_ids(key)) or 'none'} (GET /v1/models).",
                         code="model_not_found", param="model")
-

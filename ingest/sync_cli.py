@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from opencite.cli_errors import exits_on, fail
+from opencite.cli_errors import exits_on, fail, print_error
 from opencite.ingest.kb_cli import kb_option, settings_for_kb
 
 
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
             def on_error(message: str) -> None:
                 if message not in seen_errors:  # once per distinct problem, not at every wake-up
                     seen_errors.add(message)
-                    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+                    print_error(message)
 
             def targets() -> list:
                 return scheduled_targets(settings, on_error)
@@ -73,11 +73,12 @@ def register(app: typer.Typer) -> None:
                           f"{reports_dir(settings).parent}/<collection>; the list is read again at each wake-up; "
                           "SIGTERM or Ctrl-C stops", highlight=False, soft_wrap=True)
         else:
-            sources_file = sources_file or describe(get_settings(), kb).sources_file
+            described = describe(get_settings(), kb)
+            sources_file = sources_file or described.sources_file
             schedule = None
             if not once:
                 with exits_on(ScheduleError):
-                    schedule = effective_schedule(settings, describe(get_settings(), kb), every, cron)
+                    schedule = effective_schedule(settings, described, every, cron)
                 if schedule is None:
                     fail(f"no schedule for the knowledge base {kb!r} — give --every 1h (s, m, h or d) or "
                          f"--cron '0 * * * *', store one with `opencite kb schedule {kb} --every 1h`, or set "

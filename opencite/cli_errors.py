@@ -12,11 +12,15 @@ from rich.console import Console
 EXIT_USAGE = 2
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+def print_error(message: str) -> None:
     console = Console(stderr=True)
     console.print("[bold red]error:[/] ", end="")
     # The message may quote input or a server's log: no markup parsing, no re-wrapping.
     console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    print_error(message)
     raise typer.Exit(code)
 
 

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opencite.cli_errors import fail
 from opencite.settings import Settings, get_settings
 
 CHECKS = ("llm", "chroma", "embedding")
@@ -99,8 +100,7 @@ def doctor(
     """Check the LLM (reachable, serving the configured model), Chroma and the embedding model."""
     unknown = set(only or []) - set(CHECKS)
     if unknown:
-        Console(stderr=True).print(f"error: unknown check(s) {', '.join(sorted(unknown))}; choose from {', '.join(CHECKS)}")
-        raise typer.Exit(2)
+        fail(f"unknown check(s) {', '.join(sorted(unknown))}; choose from {', '.join(CHECKS)}")
     checks = run_checks(get_settings(), only)
     table = Table("check", "status", "detail", "fix", title="opencite doctor")
     for c in checks:

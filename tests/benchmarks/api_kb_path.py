@@ -163,6 +163,7 @@ def compare(one: np.ndarray, control: np.ndarray, three: np.ndarray) -> dict:
         row[f"{name}_ci"] = tuple(np.percentile(diffs, [2.5, 97.5]) * 1e3)
     return row
 
+
 def print_path(rows: dict, rounds: int) -> None:
     print(f"\nbench_api request path (instant chain double, in-process ASGI): {CLIENTS} clients, "
           f"{rounds} rounds of each API in random order, {rows['requests']} requests per API")
