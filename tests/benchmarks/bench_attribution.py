@@ -93,7 +93,9 @@ def run(args, base: str) -> None:
     from opencite.settings import AttributionSettings
 
     print(f"\n{len(cases)} questions with known pages and a reference; k={args.k}; "
-          f"gold page among the sources for {sum(1 for *_, g in cases if g)}")
+          f"gold page among the sources for {sum(1 for *_, g in cases if g)}; neighbours="
+          f"{settings.retrieval.neighbours}, mode {settings.retrieval.mode}; prompt tokens p50 "
+          f"{statistics.median(prompt_tokens):.0f} ({'counted' if chain.counter().exact else 'estimated'})")
     print(f"{'variant':22}{'weight':>7}{'thresh':>7}{'P':>7}{'R':>7}{'P base':>8}{'R base':>8}"
           f"{'altered flagged':>17}{'true flagged':>14}{'checked':>9}")
     default = AttributionSettings()
