@@ -8,12 +8,10 @@ with the retrieved sources still filled. See docs in the README "Chat and chain"
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
 import openai
@@ -22,13 +20,14 @@ from langchain_core.language_models import BaseChatModel
 from opencite.app import attribution, prompts
 from opencite.app.answer_types import (  # noqa: F401  (re-exported: the contract)
     DoneEvent, ErrorEvent, Event, RagAnswer, Source, SourcesEvent, TokenEvent)
+from opencite.app.chain_io import AsyncIO, BlockingIO, drive_blocking
+from opencite.app.chain_run import ChainRun, numbered_sources
 from opencite.app.citations import CitationFilter
 from opencite.app.llm import Endpoint, chat_model, resolve_endpoint
 from opencite.app.retrieval import retrieve
 from opencite.app.sentences import markers_in
 from opencite.app.prompt_budget import fit_prompt
 from opencite.app.tokens import count_messages, token_counter
-from opencite.ingest import constants as C
 from opencite.ingest.index import OpenIndex, open_index
 from opencite.settings import Settings
 
@@ -37,74 +36,6 @@ LLM_OPTIONS = ("temperature", "top_p", "max_tokens", "seed", "stop", "frequency_
                "presence_penalty", "user")
 CHAIN_OPTIONS = ("k", "retrieval_mode", "condense")
 _SENTENCE_END = re.compile(r"[.!?\n]")  # a token that may end a sentence: attribution warms it
-
-
-@dataclass
-class _Run:
-    """One request's state as it goes through the chain's steps."""
-
-    question: str
-    history: list[dict]
-    options: dict
-    llm_options: dict
-    t0: float = field(default_factory=time.perf_counter)
-    standalone: str = ""
-    sources: list[Source] = field(default_factory=list)
-    prompt: list[dict] = field(default_factory=list)
-    filter: CitationFilter | None = None
-    parts: list[str] = field(default_factory=list)
-    generated: list[str] = field(default_factory=list)  # the LLM's text before the citation filter
-    timings: dict = field(default_factory=dict)
-    usage: dict | None = None
-    error: str | None = None
-    error_kind: str | None = None
-    finished: bool = False
-    finish_reason: str | None = None
-    warming: Future | None = None  # attribution's work on the sources, done while the LLM writes
-
-    def tokens(self, chunk) -> Iterator[Event]:
-        reason = (getattr(chunk, "response_metadata", None) or {}).get("finish_reason")
-        self.finish_reason = reason or self.finish_reason
-        usage = getattr(chunk, "usage_metadata", None)
-        if usage:
-            self.usage = {"prompt_tokens": usage.get("input_tokens", 0),
-                          "completion_tokens": usage.get("output_tokens", 0)}
-        text = chunk.content if isinstance(chunk.content, str) else ""
-        self.generated.append(text)
-        safe = self.filter.feed(text) if text else ""
-        if safe:
-            self.timings.setdefault("first_token_s", time.perf_counter() - self.t0)
-            self.parts.append(safe)
-            yield TokenEvent(safe)
-
-    def flush(self) -> Iterator[Event]:
-        rest = self.filter.flush()
-        if rest:
-            self.timings.setdefault("first_token_s", time.perf_counter() - self.t0)
-            self.parts.append(rest)
-            yield TokenEvent(rest)
-
-    def fail(self, kind: str, message: str) -> ErrorEvent:
-        self.error_kind, self.error = kind, message
-        return ErrorEvent(kind, message)
-
-    def done(self) -> DoneEvent:
-        self.timings["total_s"] = time.perf_counter() - self.t0
-        answer = "".join(self.parts).strip()
-        cited_numbers = self.filter.cited if self.filter else set()
-        return DoneEvent(RagAnswer(
-            question=self.question,
-            standalone_question=self.standalone or self.question,
-            answer=answer,
-            sources=self.sources,
-            cited=[s for s in self.sources if s.n in cited_numbers],
-            dropped_markers=self.filter.dropped if self.filter else 0,
-            error=self.error,
-            error_kind=self.error_kind,
-            usage=self.usage,
-            timings=dict(self.timings),
-            finish_reason=self.finish_reason,
-        ))
 
 
 class RagChain:
@@ -189,12 +120,12 @@ class RagChain:
         raise RuntimeError("the chain ended without an answer")  # unreachable
 
     def stream(self, messages: list[dict], **options) -> Iterator[Event]:
-        return _drive_blocking(self._steps(self._start(messages, options), _BlockingIO()))
+        return drive_blocking(self._steps(self._start(messages, options), BlockingIO()))
 
     def astream(self, messages: list[dict], **options) -> AsyncIterator[Event]:
-        return self._steps(self._start(messages, options), _AsyncIO())
+        return self._steps(self._start(messages, options), AsyncIO())
 
-    async def _steps(self, run: _Run, io: "_BlockingIO | _AsyncIO") -> AsyncIterator[Event]:
+    async def _steps(self, run: ChainRun, io: BlockingIO | AsyncIO) -> AsyncIterator[Event]:
         """The chain's steps, written once: condense → retrieve + prompt → generate → done.
 
         `io` performs the LLM calls and the blocking retrieval: natively async for `astream`,
@@ -240,7 +171,7 @@ class RagChain:
         return run.sources, run.prompt
 
     # -- steps -----------------------------------------------------------------------------
-    def _start(self, messages: list[dict], options: dict) -> _Run:
+    def _start(self, messages: list[dict], options: dict) -> ChainRun:
         unknown = set(options) - set(LLM_OPTIONS) - set(CHAIN_OPTIONS)
         if unknown:
             raise ValueError(f"unknown chain option(s): {', '.join(sorted(unknown))}; "
@@ -255,16 +186,16 @@ class RagChain:
             raise ValueError("the question (last user message) is empty")
         history = [{"role": m["role"], "content": str(m.get("content") or "")} for m in turns[:-1]]
         llm_options = {k: v for k, v in options.items() if k in LLM_OPTIONS and v is not None}
-        return _Run(question=question, history=history, options=options, llm_options=llm_options,
+        return ChainRun(question=question, history=history, options=options, llm_options=llm_options,
                     standalone=question)
 
-    def _bound(self, run: _Run, streaming: bool = True):
+    def _bound(self, run: ChainRun, streaming: bool = True):
         opts = dict(run.llm_options)
         if not streaming:  # the condense step: short, deterministic
             opts = {"temperature": 0.0, "max_tokens": 128}
         return self.llm.bind(**opts) if opts else self.llm
 
-    def _retrieve_and_prompt(self, run: _Run) -> Iterator[Event]:
+    def _retrieve_and_prompt(self, run: ChainRun) -> Iterator[Event]:
         k = int(run.options.get("k") or self.settings.retrieval.k)
         if k < 1:
             raise ValueError(f"k must be at least 1 (got {k})")
@@ -291,14 +222,14 @@ class RagChain:
             yield run.done()
             run.finished = True
 
-    def _fit_prompt(self, run: _Run, hits) -> str | None:
+    def _fit_prompt(self, run: ChainRun, hits) -> str | None:
         max_tokens = int(run.llm_options.get("max_tokens") or self.settings.llm.max_tokens)
         fitted = fit_prompt(run.standalone, numbered_sources(hits),
                             self.counter(), self.context_window(), max_tokens)
         run.sources, run.prompt = fitted.sources, fitted.prompt
         return fitted.overflow
 
-    def _counted_usage(self, run: _Run) -> dict:
+    def _counted_usage(self, run: ChainRun) -> dict:
         """Usage for a server that reports none (no `stream_options.include_usage`): the answer
         and the prompt messages counted with the served model's tokenizer (an estimate when it
         is not on this machine; the prompt adds a per-message allowance for the chat template)."""
@@ -307,14 +238,14 @@ class RagChain:
                 "completion_tokens": counter.count("".join(run.generated)),
                 "usage_counted_by": "tokenizer" if counter.exact else "estimate"}
 
-    def _check_complete(self, run: _Run) -> None:
+    def _check_complete(self, run: ChainRun) -> None:
         # An OpenAI-compatible stream ends with a finish_reason; a dropped connection does not.
         from langchain_openai import ChatOpenAI
 
         if isinstance(self.llm, ChatOpenAI) and run.finish_reason is None:
             raise _StreamCut("the answer stream ended before the LLM finished (connection dropped)")
 
-    def _llm_failure(self, run: _Run, exc: Exception) -> ErrorEvent:
+    def _llm_failure(self, run: ChainRun, exc: Exception) -> ErrorEvent:
         where = f"{self.endpoint.base_url} (model {self.endpoint.model})" if self._endpoint else "the LLM"
         if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
             return run.fail("llm_unavailable", (
@@ -333,83 +264,3 @@ class RagChain:
 
 class _StreamCut(RuntimeError):
     pass
-
-
-class _AsyncIO:
-    """The chain's I/O on the event loop."""
-
-    @staticmethod
-    async def invoke(llm, messages, step: str):
-        return await llm.ainvoke(messages, config={"run_name": step})
-
-    @staticmethod
-    def stream(llm, messages, step: str):
-        return llm.astream(messages, config={"run_name": step})
-
-    @staticmethod
-    async def blocking(work):
-        return await asyncio.to_thread(work)
-
-
-class _BlockingIO:
-    """The same I/O as blocking calls: its coroutines finish without ever suspending, so
-    `_drive_blocking` runs the steps with no event loop (and the sync LLM client)."""
-
-    @staticmethod
-    async def invoke(llm, messages, step: str):
-        return llm.invoke(messages, config={"run_name": step})
-
-    @staticmethod
-    async def stream(llm, messages, step: str):
-        chunks = llm.stream(messages, config={"run_name": step})
-        try:
-            for chunk in chunks:
-                yield chunk
-        finally:
-            chunks.close()  # an early stop closes the LLM request
-
-    @staticmethod
-    async def blocking(work):
-        return work()
-
-
-def _drive_blocking(steps: AsyncIterator[Event]) -> Iterator[Event]:
-    """Iterate an async generator whose awaits never suspend (`_BlockingIO`), without a loop."""
-
-    def step(awaitable):
-        try:
-            awaitable.send(None)
-        except StopIteration as done:
-            return done.value
-        awaitable.close()
-        raise RuntimeError("a blocking chain step suspended: it awaited real async I/O")
-
-    try:
-        while True:
-            try:
-                event = step(steps.__anext__())
-            except StopAsyncIteration:
-                return
-            yield event
-    finally:
-        step(steps.aclose())
-
-
-def numbered_sources(hits) -> list[Source]:
-    """Retrieval hits `(document, score)` as the chain's sources, numbered from 1 in rank order
-    (the numbers of the `[n]` markers)."""
-    return [_source(n, doc, score) for n, (doc, score) in enumerate(hits, start=1)]
-
-
-def _source(n: int, doc, score: float) -> Source:
-    meta = doc.metadata or {}
-    url = str(meta.get(C.SOURCE) or "")
-    return Source(
-        n=n,
-        title=str(meta.get(C.TITLE) or url or "untitled"),
-        url=url,
-        snippet=doc.page_content,
-        score=float(score),
-        heading_path=str(meta.get(C.HEADING_PATH) or ""),
-        chunk_id=str(doc.id or ""),
-    )

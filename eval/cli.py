@@ -42,8 +42,7 @@ def register(app: typer.Typer) -> None:
             result = run_eval(settings_for_kb(kb), questions, out=out, k=k, concurrency=concurrency,
                               retrieval_mode=retrieval_mode, base_url=base_url, judge=judge,
                               retrieval_only=retrieval_only)
-        _print_summary(result["summary"])
-        console.print(f"results: {result['paths']['json']}\nreport:  {result['paths']['report']}")
+        _print_result(result, results_key="json")
 
     @ev.command("citations")
     def citations_cmd(
@@ -61,8 +60,7 @@ def register(app: typer.Typer) -> None:
             fail(f"{answers} does not exist. Fix: give a .jsonl file of {{id, question, answer, sources?}} lines.")
         with exits_on(QuestionsError, ValueError):
             result = run_citations(get_settings(), answers, out=out, base_url=base_url)
-        _print_summary(result["summary"])
-        console.print(f"results: {result['paths']['results']}\nreport:  {result['paths']['report']}")
+        _print_result(result, results_key="results")
 
     @ev.command("beir")
     def beir_cmd(
@@ -129,6 +127,12 @@ def register_feedback(app: typer.Typer) -> None:
         down = sum(q["rating"] == "down" for q in questions)
         console.print(f"{len(questions)} questions ({len(questions) - down} 👍, {down} 👎) → {path}\n"
                       f"run them: opencite eval run {path}", highlight=False)
+
+
+def _print_result(result: dict, results_key: str) -> None:
+    """The summary table of a run, then where its results and report were written."""
+    _print_summary(result["summary"])
+    console.print(f"results: {result['paths'][results_key]}\nreport:  {result['paths']['report']}")
 
 
 def _print_summary(summary: dict) -> None:

@@ -94,7 +94,8 @@ class RetrievalOnly:
         self.endpoint = None
 
     def invoke(self, messages: list[dict], k: int, retrieval_mode: str):
-        from opencite.app.chain import RagAnswer, numbered_sources
+        from opencite.app.chain import RagAnswer
+        from opencite.app.chain_run import numbered_sources
         from opencite.app.retrieval import retrieve
 
         question = messages[-1]["content"]

@@ -10,7 +10,9 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_huggingface import HuggingFaceEmbeddings
+from pydantic import PrivateAttr
 
+from opencite.ingest.onnx_embedder import OnnxEncoder, default_cache_dir, int8_model_path
 from opencite.settings import EmbeddingSettings
 
 
@@ -27,22 +29,34 @@ class EmbedderChoice:
 
     model: str
     device: str
-    precision: str  # float32 | bfloat16
+    precision: str  # float32 | bfloat16 | onnx-int8
     query_instruction: str
 
 
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """AMX or AVX512-BF16 units, read from the CPU flags the kernel reports. Without them bf16 is
-    emulated and slower than float32; where the flags can't be read, the answer is no."""
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU flags the kernel reports; none where they can't be read."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return False
+        return set()
     flags = set()
     for line in text.splitlines():
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
-    return bool(flags & {"amx_bf16", "avx512_bf16"})
+    return flags
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """AMX or AVX512-BF16 units. Without them bf16 is emulated and slower than float32."""
+    return bool(cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
+
+
+def cpu_prefers_onnx_int8(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """An x86 CPU with AVX2 and no native bf16: where int8 ONNX Runtime measured faster than
+    float32 torch with retrieval quality held (README "Benchmark" under "Ingest"). Not measured
+    elsewhere (ARM, CPUs with bf16 units, which keep bf16 autocast), so not chosen there."""
+    flags = cpu_flags(cpuinfo)
+    return "avx2" in flags and not flags & {"amx_bf16", "avx512_bf16"}
 
 
 def resolve_device(device: str) -> str:
@@ -58,7 +72,16 @@ def resolve_embedder(cfg: EmbeddingSettings) -> EmbedderChoice:
     model = cfg.model or (cfg.cpu_model if device == "cpu" else cfg.gpu_model)
     precision = cfg.precision
     if precision == "auto":
-        precision = "bfloat16" if device == "cpu" and cpu_has_native_bf16() else "float32"
+        precision = "float32"
+        if device == "cpu" and cpu_has_native_bf16():
+            precision = "bfloat16"
+        elif device == "cpu" and cpu_prefers_onnx_int8():
+            precision = "onnx-int8"
+    if precision == "onnx-int8" and device != "cpu":
+        raise EmbeddingModelError(
+            f"OPENCITE_EMBEDDING__PRECISION=onnx-int8 runs on the CPU only, but the device is {device!r}. "
+            "Fix: set OPENCITE_EMBEDDING__DEVICE=cpu, or another precision (float32, bfloat16, auto)."
+        )
     instruction = cfg.query_instruction
     if instruction is None:
         name = model.lower()
@@ -67,15 +90,33 @@ def resolve_embedder(cfg: EmbeddingSettings) -> EmbedderChoice:
 
 
 class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
-    """HuggingFaceEmbeddings whose encode runs under torch autocast when `precision` asks for it.
+    """HuggingFaceEmbeddings whose encode runs under torch autocast, or through the int8 ONNX
+    graph (`ingest/onnx_embedder.py`), when `precision` asks for it.
 
     Autocast, rather than casting the weights, keeps the numerically touchy ops (layer norm,
     softmax, mean pooling, normalisation) in float32, so bf16 vectors stay within cosine 0.9999
-    of the float32 ones; the weights stay float32 too."""
+    of the float32 ones; the weights stay float32 too. The SentenceTransformer (`_client`) stays
+    loaded under onnx-int8 too: its tokenizer, limits and dimension serve the chunker and index."""
 
     precision: str = "float32"
+    onnx_cache: str | None = None
+    _onnx: OnnxEncoder | None = PrivateAttr(default=None)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)  # loads the SentenceTransformer into _client
+        if self.precision == "onnx-int8":
+            import torch
+
+            cache = Path(self.onnx_cache) if self.onnx_cache else default_cache_dir()
+            path = int8_model_path(self._client, self.model_name, cache)
+            self._onnx = OnnxEncoder(self._client, path, threads=torch.get_num_threads())
 
     def _embed(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
+        if self._onnx is not None:
+            texts = [x.replace("\n", " ") for x in texts]  # as HuggingFaceEmbeddings does
+            return self._onnx.encode(texts, encode_kwargs.get("batch_size", 32),
+                                     encode_kwargs.get("normalize_embeddings", False),
+                                     encode_kwargs.get("prompt")).tolist()
         if self.precision == "float32":
             return super()._embed(texts, encode_kwargs)
         import torch
@@ -96,12 +137,13 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
         cfg.normalize,
         choice.query_instruction,
         str(cfg.cache_folder) if cfg.cache_folder else None,
+        str(cfg.onnx_cache) if cfg.onnx_cache else None,
     )
 
 
 @lru_cache(maxsize=4)
 def _load(model: str, device: str, precision: str, batch_size: int, normalize: bool, instruction: str,
-          cache: str | None):
+          cache: str | None, onnx_cache: str | None):
     encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
     query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
     try:
@@ -112,6 +154,7 @@ def _load(model: str, device: str, precision: str, batch_size: int, normalize: b
             encode_kwargs=encode,
             query_encode_kwargs=query_encode,
             precision=precision,
+            onnx_cache=onnx_cache,
         )
     except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
         raise EmbeddingModelError(

@@ -84,6 +84,9 @@ def test_each_kb_is_a_model_and_answers_cite_only_its_own_site(api, two_kbs, scr
     assert ask(ops, "opencite-rag").model_extra["sources"][0]["url"].startswith("https://blog.example/")
 
 
+# Each case ingests two KBs and starts a live API; tests/app/test_api_models.py resolves every case
+# in-process and the test above keeps the keys file over a live API in the fast tier.
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["opencite-rag/animals", "opencite-rag", "opencite-rag/default",
                                    "opencite-rag/nope", "opencite-rag/../space", "gpt-4o"])
 def test_a_scoped_key_sees_and_queries_only_its_kbs(api, scripted_llm, model):
@@ -101,6 +104,7 @@ def test_a_scoped_key_sees_and_queries_only_its_kbs(api, scripted_llm, model):
         client(api, "sk-wrong-0123456789").models.list()
 
 
+@pytest.mark.slow  # tests/app/test_api_models.py checks deletion in-process; this runs it over a live API
 def test_deleting_a_kb_removes_its_model_and_leaves_the_other(api, two_kbs, scripted_llm):
     settings, _, second_site = two_kbs
     ops = client(api, ALL_KEY)

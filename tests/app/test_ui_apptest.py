@@ -76,6 +76,7 @@ def test_ask_keeps_history_feedback_is_stored_and_new_chat_clears(app, scripted_
     assert app.session_state["messages"] == []
 
 
+@pytest.mark.slow  # more Streamlit script runs; the fast tier keeps sidebar, ask/history/feedback and auth
 def test_llm_down_shows_error_and_sources(app, scripted_llm):
     scripted_llm.fail(503)
     app.chat_input[0].set_value("What is the capital of France?").run()
@@ -84,6 +85,7 @@ def test_llm_down_shows_error_and_sources(app, scripted_llm):
     assert "Paris is the capital of France\\." in "\n".join(m.value for m in app.main.markdown)
 
 
+@pytest.mark.slow  # more Streamlit script runs; the fast tier keeps sidebar, ask/history/feedback and auth
 def test_kb_picker_and_retrieval_mode_choose_what_answers(app, scripted_llm, llm_settings):
     from opencite.ingest import kb
     from tests.app.conftest import add_pages
@@ -111,6 +113,7 @@ def test_kb_picker_and_retrieval_mode_choose_what_answers(app, scripted_llm, llm
     assert [s["url"] for s in answer["sources"]] == ["https://space.example/moon"]
 
 
+@pytest.mark.slow  # more Streamlit script runs; the fast tier keeps sidebar, ask/history/feedback and auth
 def test_a_thumbs_down_takes_a_note_that_is_stored(app, scripted_llm, llm_settings):
     scripted_llm.reply("Rome [1].")
     app.chat_input[0].set_value("What is the capital of France?").run()
@@ -126,6 +129,7 @@ def test_a_thumbs_down_takes_a_note_that_is_stored(app, scripted_llm, llm_settin
     assert lines[-1]["answer"] == "Rome [1]." and lines[-1]["kb"] == "default"
 
 
+@pytest.mark.slow  # more Streamlit script runs; the fast tier keeps sidebar, ask/history/feedback and auth
 def test_a_reload_finds_the_conversation_and_the_history_lists_it(app, scripted_llm):
     scripted_llm.reply("Paris [1].")
     app.chat_input[0].set_value("What is the capital of France?").run()

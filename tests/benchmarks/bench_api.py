@@ -20,8 +20,8 @@ both APIs (and an identical 1-KB control) in this process over an instant chain 
 many rounds in random order, the added p50 in wall clock and in CPU time of the serving thread, each
 with a 95% bootstrap interval.
 
-    python tests/benchmarks/bench_api.py [--requests 16] [--max-tokens 32] [--kb-only] [--kb-rounds 4]
-                                         [--path-only] [--path-rounds 400]
+    python tests/benchmarks/bench_api.py [--requests 16] [--max-tokens 32] [--rounds 1] [--kb-only]
+                                         [--kb-rounds 4] [--path-only] [--path-rounds 400]
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ async def measure_kbs(api_url: str, kbs_url: str, requests: int, max_tokens: int
 
 
 async def measure(chain, engine_url: str, engine_model: str, api_url: str, requests: int,
-                  max_tokens: int) -> dict:
+                  max_tokens: int, rounds: int = 1) -> dict:
     # The prompts the chain sends (question + numbered sources), to ask the raw server the same.
     rag_prompts = [chain.prepare(question(i))[1] for i in range(len(QUESTIONS))]
     raw = lambda c, n: run_http(f"{engine_url}/chat/completions", engine_model, c, n, max_tokens)
@@ -201,14 +201,28 @@ async def measure(chain, engine_url: str, engine_model: str, api_url: str, reque
         (api_res,), _ = await api(1, 1, offset=i)
         diffs.append(api_res[0] - chain_res[0])
     rows["paired_added_ms"] = statistics.median(diffs) * 1000
+
+    runners = {"raw": raw, "rawrag": raw_rag, "chain": lambda c, n: run_chain(chain, c, n, max_tokens), "api": api}
     for c in (1, 16):
         n = max(requests, c)
-        rows[("raw", c)] = summary(*await raw(c, n))
-        rows[("rawrag", c)] = summary(*await raw_rag(c, n))
-        results, wall, retrieve = await run_chain(chain, c, n, max_tokens)
-        rows[("chain", c)] = summary(results, wall)
-        rows[("chain", c)]["retrieve_p50_ms"] = statistics.median(retrieve) * 1000 if retrieve else float("nan")
-        rows[("api", c)] = summary(*await api(c, n))
+        # At 16 clients the modes run in `rounds` rounds, each in a rotated order, so drift in the
+        # machine's load hits every mode alike; the ratios are the median of the per-round ratios.
+        got = {mode: ([], 0.0, []) for mode in runners}
+        ratios = []
+        for r in range(rounds if c > 1 else 1):
+            order = list(runners)[r % 4:] + list(runners)[:r % 4]
+            tok_s = {}
+            for mode in order:
+                results, wall, *extra = await runners[mode](c, n)  # the chain also returns retrieval times
+                kept = got[mode]
+                got[mode] = (kept[0] + list(results), kept[1] + wall, kept[2] + (list(extra[0]) if extra else []))
+                tok_s[mode] = summary(results, wall)["tok_s"]
+            ratios.append({"api/rawrag": tok_s["api"] / tok_s["rawrag"], "api/chain": tok_s["api"] / tok_s["chain"]})
+        for mode, (results, wall, retrieve) in got.items():
+            rows[(mode, c)] = summary(results, wall)
+            if mode == "chain":
+                rows[(mode, c)]["retrieve_p50_ms"] = statistics.median(retrieve) * 1000 if retrieve else float("nan")
+        rows[("ratios", c)] = ratios
     return rows
 
 
@@ -221,6 +235,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=16, help="requests per (mode, concurrency)")
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of the 16-client rows, each mode once per round in rotated order")
     parser.add_argument("--kb-only", action="store_true", help="only the 1-KB vs 3-KB API rows")
     parser.add_argument("--kb-rounds", type=int, default=4, help="alternating 16-client rounds per API")
     parser.add_argument("--path-only", action="store_true", help="only the request-path rows (no LLM)")
@@ -293,11 +309,13 @@ def main() -> None:
 
         # One event loop for everything: the chain's async LLM client belongs to the loop it met first.
         rows = asyncio.run(measure(chain, engine_url, str(model_dir), f"http://127.0.0.1:{api_port}/v1",
-                                   args.requests, args.max_tokens))
+                                   args.requests, args.max_tokens, args.rounds))
 
         print(f"\nbench_api: tiny CPU engine, max_tokens={args.max_tokens}, {args.requests} requests per row")
         print(f"{'mode':6} {'clients':>7} {'TTFT p50 ms':>12} {'tokens/s':>9} {'retrieve p50 ms':>16}")
         paired = rows.pop("paired_added_ms")
+        ratios = rows.pop(("ratios", 16))
+        rows.pop(("ratios", 1))
         for (mode, c), row in rows.items():
             extra = f"{row['retrieve_p50_ms']:16.1f}" if "retrieve_p50_ms" in row else ""
             print(f"{mode:6} {c:7d} {row['ttft_p50_ms']:12.1f} {row['tok_s']:9.1f} {extra}")
@@ -308,6 +326,11 @@ def main() -> None:
                   f"api/raw tokens/s: {rows[('api', c)]['tok_s'] / rows[('raw', c)]['tok_s']:.2f}x; "
                   f"api/raw(same RAG prompt) tokens/s: {rows[('api', c)]['tok_s'] / rows[('rawrag', c)]['tok_s']:.2f}x; "
                   f"api/chain tokens/s: {rows[('api', c)]['tok_s'] / rows[('chain', c)]['tok_s']:.2f}x")
+        if len(ratios) > 1:
+            for key in ("api/rawrag", "api/chain"):
+                each = [r[key] for r in ratios]
+                print(f"clients=16, {len(each)} rounds: {key} tokens/s median of rounds "
+                      f"{statistics.median(each):.3f}x (rounds: {', '.join(f'{x:.3f}' for x in each)})")
         print(f"paired (chain, api) requests, 1 client: API added TTFT p50 {paired:+.1f} ms (target <= 5 ms)")
         print("target: api/raw tokens/s >= 0.9x at 16 clients")
     finally:

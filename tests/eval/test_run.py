@@ -154,6 +154,7 @@ def test_cli_run_and_compare(eval_settings, scripted_llm, tmp_path, settings_env
     assert bad.exit_code == 2 and "does not exist" in " ".join(bad.output.split())
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_retrieval_only_needs_no_llm(eval_settings, scripted_llm, tmp_path):
     settings, path = eval_settings
     settings.llm.base_url = "http://127.0.0.1:9/v1"  # nothing listens there

@@ -200,6 +200,7 @@ def test_an_unreadable_index_names_the_fix(tmp_path):
         BM25Index(path)
 
 
+@pytest.mark.slow  # four ingest runs end to end; the per-page and sync tests above stay fast
 def test_ingest_keeps_bm25_in_step_through_update_prune_and_a_killed_run(settings, site):
     from opencite.ingest.pipeline import SourceSet, run_ingest
     from tests.ingest.pages import article, blog

@@ -46,6 +46,7 @@ def test_crawl_stays_on_site_respects_robots_and_bounds(site):
     assert pages(run(site.url("/"), CrawlBounds(max_pages=10, max_depth=1))) == [site.url(p) for p in ("/", "/a", "/b")]
 
 
+@pytest.mark.slow  # 150 failing requests with retries: the full suite runs it
 def test_link_bomb_of_404s_ends_at_the_request_bound(site):
     links = "".join(f"<a href='/missing/{i}'>{i}</a>" for i in range(20_000))
     site.put("/", f"<html><body><p>hub</p>{links}</body></html>")
@@ -59,6 +60,7 @@ def test_link_bomb_of_404s_ends_at_the_request_bound(site):
     assert took < 30
 
 
+@pytest.mark.slow  # waits out real timeouts or delays: the full suite runs it
 def test_crawl_delay_spaces_requests(site):
     site.put("/robots.txt", "User-agent: *\nCrawl-delay: 1\n", content_type="text/plain")
     site.put("/", "<a href='/a'>a</a><a href='/b'>b</a>")

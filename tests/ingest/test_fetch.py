@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from opencite.ingest.fetch import fetch_many
 from opencite.settings import FetchSettings
 
@@ -98,6 +100,7 @@ def test_bad_url_is_an_error_without_retries():
     assert result.error and "http(s)" in result.error
 
 
+@pytest.mark.slow  # waits out real timeouts or delays: the full suite runs it
 def test_429_and_503_wait_as_retry_after_says(site):
     import email.utils
     import time

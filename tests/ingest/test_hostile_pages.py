@@ -78,6 +78,7 @@ EXPECTED_ERRORS = {
 }
 
 
+@pytest.mark.slow  # waits out real timeouts or delays: the full suite runs it
 def test_every_hostile_page_ends_as_one_clear_line(hostile):
     for path, needle in EXPECTED_ERRORS.items():
         kind, line = hostile[path]
@@ -88,6 +89,7 @@ def test_every_hostile_page_ends_as_one_clear_line(hostile):
         assert hostile[path][0] == "doc", (path, hostile[path])
 
 
+@pytest.mark.slow  # waits out real timeouts or delays: the full suite runs it
 def test_hostile_documents_keep_their_text_and_drop_scripts(hostile):
     assert "real post about retrieval" in hostile["/bad/redirect-ok"][1]
     assert "déjà vu, garçon, œuvre à Zürich" in hostile["/bad/latin1"][1]

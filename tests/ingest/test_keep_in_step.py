@@ -38,6 +38,7 @@ def test_crawl_ingests_the_bodies_it_fetched_and_a_link_bomb_ends_quickly(settin
     assert len(site.requests_for("/")) == 1 and len(site.requests_for("/good")) == 1  # one request per page
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_sitemap_lastmod_skips_unchanged_pages_without_a_request(settings, site):
     for p in ("/a", "/b"):
         site.put(p, article(p, {"Part": f"Text of {p}."}))
@@ -61,6 +62,7 @@ def test_sitemap_lastmod_skips_unchanged_pages_without_a_request(settings, site)
     assert site.requests_for("/a")[-1].get("If-None-Match")
 
 
+@pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
 def test_gone_twice_in_a_row_is_pruned_transient_failures_keep_chunks(settings, site):
     urls = [site.put(p, article(p, {"Part": f"Text of {p}."})) for p in ("/stay", "/flaky", "/gone")]
     run_ingest(settings, SourceSet(urls), prune=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from opencite.ingest.documents import Outcome
@@ -17,6 +18,7 @@ def render(table) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow  # 50,000 generated sources: the full suite runs it
 def test_fifty_thousand_failures_make_a_short_table_and_a_full_json(tmp_path):
     report = IngestReport()
     for i in range(50_000):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 import subprocess
@@ -27,13 +29,19 @@ def config(*profiles: str, committed_env: bool = False) -> dict:
     """The resolved compose file. Without `committed_env`, the project's .env is replaced by an empty
     one: the compose file's own defaults must make it valid, and the .env's COMPOSE_PROFILES would
     add its profile to the ones asked for."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROFILES", "COMPOSE_FILE", "PYTEST_CURRENT_TEST")}
+    return copy.deepcopy(resolved(profiles, committed_env, tuple(sorted(env.items()))))
+
+
+@functools.lru_cache
+def resolved(profiles: tuple[str, ...], committed_env: bool, env: tuple[tuple[str, str], ...]) -> dict:
+    """One `docker-compose config` run (about a second each) per distinct profiles, .env and environment."""
     args = ["docker-compose", "-f", str(ROOT / "docker-compose.yml")]
     if not committed_env:
         args += ["--env-file", str(EMPTY_ENV)]
     for p in profiles:
         args += ["--profile", p]
-    env = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROFILES", "COMPOSE_FILE")}
-    proc = subprocess.run(args + ["config"], cwd=ROOT / "tests", env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(args + ["config"], cwd=ROOT / "tests", env=dict(env), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return yaml.safe_load(proc.stdout)
 

@@ -125,6 +125,7 @@ def test_deploys_the_notebook_model_protected_scale_to_zero_and_prints_base_url(
     assert "OPENCITE_LLM__CONTEXT_WINDOW=32768" in proc.stdout
 
 
+@pytest.mark.slow  # an `opencite serve` subprocess; the fast tier keeps the first deploy: the full suite runs it
 def test_tgi_image_as_in_the_notebook(endpoints_api, tmp_path):
     proc = deploy(endpoints_api, tmp_path, "--preset", "mixtral-8x7b-instruct", env_extra={"OPENCITE_SERVE__HF_IMAGE": "tgi"})
     assert proc.returncode == 0, proc.stderr
@@ -134,6 +135,7 @@ def test_tgi_image_as_in_the_notebook(endpoints_api, tmp_path):
     assert "OPENCITE_LLM__MODEL=tgi" in proc.stdout
 
 
+@pytest.mark.slow  # an `opencite serve` subprocess; the fast tier keeps the first deploy: the full suite runs it
 def test_second_deploy_reuses_the_existing_endpoint(endpoints_api, tmp_path):
     assert deploy(endpoints_api, tmp_path, "--preset", "qwen2.5-7b-instruct").returncode == 0
     again = deploy(endpoints_api, tmp_path, "--preset", "qwen2.5-7b-instruct")
@@ -141,6 +143,7 @@ def test_second_deploy_reuses_the_existing_endpoint(endpoints_api, tmp_path):
     assert len(endpoints_api.created) == 1
 
 
+@pytest.mark.slow  # an `opencite serve` subprocess; the fast tier keeps the first deploy: the full suite runs it
 def test_failed_deploy_is_reported(tmp_path):
     double = EndpointsAPIDouble(fail=True)
     try:

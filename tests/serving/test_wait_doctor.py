@@ -75,6 +75,7 @@ def doctor_env(base_env: dict, llm_url: str, model: str, data_dir) -> dict:
 
 # --- down ---------------------------------------------------------------------------------
 
+@pytest.mark.slow  # waits out real timeouts or delays: the full suite runs it
 def test_wait_on_a_down_server_times_out_with_a_clear_message(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     proc = cli("wait", url, "--timeout", "1", cwd=tmp_path)

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from opencite.ingest.embeddings import EmbeddingModelError, cpu_prefers_onnx_int8, load_embeddings, resolve_embedder
+from opencite.ingest.onnx_embedder import model_key
+from opencite.settings import EmbeddingSettings
+
+DOCS = [
+    "TGI's Messages API speaks the OpenAI Chat Completions protocol.",
+    "Mixtral is a sparse mixture-of-experts model with eight experts per layer.",
+    "Chroma stores embeddings and answers nearest-neighbour queries.\n" * 12,
+    "Open-source LLMs can act as agents that call tools in a ReAct loop.",
+    "",
+]
+QUERIES = ["Which API is compatible with OpenAI?", "how many experts does mixtral have", "agents with open models"]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="module")
+def both(minilm_path, onnx_cache):
+    """MiniLM in float32 torch and through the int8 ONNX graph (exported once for the module)."""
+    fp32 = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32"))
+    int8 = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="onnx-int8",
+                                             onnx_cache=onnx_cache, query_instruction="query: "))
+    return fp32, int8
+
+
+def test_int8_vectors_stay_close_to_float32_and_rank_alike(both):
+    fp32, int8 = both
+    docs32, docs8 = np.array(fp32.embed_documents(DOCS)), np.array(int8.embed_documents(DOCS))
+    assert docs8.shape == docs32.shape == (len(DOCS), 384)
+    assert not np.array_equal(docs32, docs8)  # the int8 graph really ran
+    assert (docs32 * docs8).sum(axis=1).min() > 0.98
+    np.testing.assert_allclose(np.linalg.norm(docs8, axis=1), 1.0, atol=1e-5)
+    queries32 = np.array([fp32.embed_query(q) for q in QUERIES])
+    queries8 = np.array([int8._embed([q], int8.encode_kwargs)[0] for q in QUERIES])  # without the instruction
+    assert (queries32 * queries8).sum(axis=1).min() > 0.98
+    assert ((queries32 @ docs32.T).argmax(axis=1) == (queries8 @ docs8.T).argmax(axis=1)).all()
+
+
+def test_int8_vectors_barely_depend_on_their_batch(both):
+    # Dynamic quantisation scales activations per batch, so a text's vector moves a little with
+    # its batch-mates; each result is still put back in its input's place.
+    _, int8 = both
+    one_by_one = np.array([int8.embed_documents([d])[0] for d in DOCS])
+    batched = np.array(int8.embed_documents(DOCS))
+    cosines = (one_by_one * batched).sum(axis=1)
+    assert cosines.min() > 0.95 and np.median(cosines) > 0.99  # the empty text moves most
+
+
+def test_int8_queries_carry_the_instruction(both):
+    _, int8 = both
+    with_instruction = np.array(int8.embed_query(QUERIES[0]))
+    plain = np.array(int8.embed_documents([QUERIES[0]])[0])
+    prefixed = np.array(int8.embed_documents(["query: " + QUERIES[0]])[0])
+    assert not np.allclose(with_instruction, plain)
+    np.testing.assert_allclose(with_instruction, prefixed, atol=1e-5)
+
+
+def test_the_export_is_cached_and_reused(both, onnx_cache, minilm_path):
+    files = list(onnx_cache.glob("*/model-int8.onnx"))
+    assert len(files) == 1
+    assert not [p for p in onnx_cache.rglob("*") if p.is_dir() and p.parent != onnx_cache]  # no temp dirs left
+    before = files[0].stat().st_mtime_ns
+    from opencite.ingest.embeddings import PrecisionHuggingFaceEmbeddings
+
+    again = PrecisionHuggingFaceEmbeddings(model_name=minilm_path, model_kwargs={"device": "cpu"},
+                                           precision="onnx-int8", onnx_cache=str(onnx_cache))
+    assert len(again.embed_query("hello")) == 384
+    assert files[0].stat().st_mtime_ns == before
+
+
+def test_the_cache_key_follows_the_weights(both):
+    import torch
+
+    fp32, _ = both
+    model = fp32._client
+    key = model_key(model)
+    assert model_key(model) == key
+    param = next(model.parameters())
+    with torch.no_grad():
+        param[0, 0] += 1.0
+        try:
+            assert model_key(model) != key
+        finally:
+            param[0, 0] -= 1.0
+
+
+def test_auto_picks_int8_only_on_avx2_without_bf16_units(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu sse avx avx2 fma\n")
+    assert cpu_prefers_onnx_int8(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    assert not cpu_prefers_onnx_int8(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fp asimd\n")  # ARM: not measured, stays float32
+    assert not cpu_prefers_onnx_int8(cpuinfo)
+
+    from opencite.ingest import embeddings
+
+    monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(embeddings, "cpu_prefers_onnx_int8", lambda: True)
+    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "onnx-int8"
+    assert resolve_embedder(EmbeddingSettings(device="cuda")).precision == "float32"
+    assert resolve_embedder(EmbeddingSettings(device="cpu", precision="float32")).precision == "float32"
+    monkeypatch.setattr(embeddings, "cpu_prefers_onnx_int8", lambda: False)
+    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "float32"
+
+
+def test_int8_on_a_gpu_is_refused_with_the_fix():
+    with pytest.raises(EmbeddingModelError, match="CPU only.*OPENCITE_EMBEDDING__DEVICE=cpu"):
+        resolve_embedder(EmbeddingSettings(device="cuda", precision="onnx-int8"))
