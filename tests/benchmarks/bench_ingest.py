@@ -9,8 +9,9 @@ its own) and prints:
 - re-ingest of the unchanged site with opencite, and the ratio first / re-ingest (target >= 20x);
 - peak memory (max RSS) of each subprocess;
 - opencite's first ingest once more with the embedder forced to float32, to show how much of the
-  gap is the embedding precision (bf16 autocast on CPUs with AMX/AVX512-BF16, int8 ONNX Runtime on
-  other AVX2 CPUs) and how much the rest (--skip-float32 leaves it out);
+  gap is the embedding precision (bf16 autocast on CPUs with AMX/AVX512-BF16; set
+  OPENCITE_EMBEDDING__PRECISION=onnx-int8 to time the int8 path) and how much the rest
+  (--skip-float32 leaves it out);
 - embedding alone: the first --embed-sample chunks opencite stored, embedded by float32 torch and by
   the precision `auto` picks here, in one process (models loaded and warmed first);
 - the CPU (lscpu model name and flags) and the load average before and after.
@@ -131,7 +132,8 @@ def child(mode: str, urls_file: Path, data: Path, corpus: Path, sample: int = 25
 
 
 def spawn(mode: str, urls_file: Path, data: Path, corpus: Path, precision: str = "auto", sample: int = 256) -> dict:
-    env = dict(os.environ, OPENCITE_EMBEDDING__PRECISION=precision)
+    env = dict(os.environ, OPENCITE_EMBEDDING__PRECISION=os.environ.get("OPENCITE_EMBEDDING__PRECISION", "auto")
+               if precision == "auto" else precision)
     proc = subprocess.run([sys.executable, __file__, "--child", mode, "--urls", str(urls_file), "--data", str(data),
                            "--corpus", str(corpus), "--embed-sample", str(sample)], capture_output=True, text=True, env=env)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
