@@ -129,7 +129,10 @@ class ServeSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    k: int = Field(4, ge=1, le=50)
+    # 10 hits, each with the chunk either side (neighbours): the blog attribution benchmark's
+    # citation recall needs both (README "Verified citations"); at 4 chunks a page's figures
+    # were often in a paragraph not sent to the LLM.
+    k: int = Field(10, ge=1, le=50)
     mode: Literal["dense", "bm25", "hybrid"] = "dense"
     mmr: bool = False
     # Depth each list is fetched to before fusion, and the pool MMR picks from (SciFact: 100).
@@ -144,6 +147,8 @@ class RetrievalSettings(BaseModel):
     mmr_lambda: float = Field(0.5, ge=0, le=1)  # 1 = relevance only, 0 = diversity only
     reranker_device: str = "cpu"
     rerank_candidates: int = Field(30, ge=1)  # the reranker scores this many of the best hits
+    # Chunks of the same page either side of each hit sent with it, in its text (0: the hit alone).
+    neighbours: int = Field(1, ge=0, le=5)
 
 
 class ApiSettings(BaseModel):

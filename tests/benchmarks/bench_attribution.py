@@ -2,7 +2,8 @@
 
 Serves ../shared/corpus/hf-blog with serve_blog.py, ingests it with MiniLM (as bench_eval_blog.py
 does), then takes data/eval/blog-questions.jsonl's reference answers (questions with known pages)
-as "the LLM's answers" over the chain's own k=4 retrieved sources, in three variants:
+as "the LLM's answers" over the chain's own retrieved sources (default k and neighbours), in
+three variants:
 
 1. the references with no markers: what attribution adds;
 2. every sentence marked with a random retrieved source (a weak model): what it repoints;
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--thresholds", default="0.4,0.45,0.5,0.55,0.6")
     ap.add_argument("--weights", default="0.3,0.5,0.7")
+    ap.set_defaults(k=None)  # the product's own k (settings.retrieval.k), as the issue measures
     args = ap.parse_args()
 
     with ingested_blog(args.corpus, args.port, args.data, args.model, "opencite-bench-attribution-",
@@ -54,19 +56,22 @@ def run(args, base: str) -> None:
     from opencite.app.chain import RagChain
     from opencite.app.sentences import split_sentences
     from opencite.app.support import EmbeddingLexicalScorer
+    from opencite.app.tokens import count_messages
     from opencite.eval.questions import load_questions, normalize_url
     from opencite.settings import Settings
 
     settings = Settings()
+    args.k = args.k or settings.retrieval.k
     chain = RagChain(settings)
     rng = random.Random(args.seed)
     questions = [q for q in load_questions(args.questions, base) if q.sources and q.reference]
-    cases, retrieval_s = [], []
+    cases, retrieval_s, prompt_tokens = [], [], []
     chain.prepare([{"role": "user", "content": "warm up"}], k=args.k)
     for q in questions:
         t = time.perf_counter()
-        sources, _ = chain.prepare([{"role": "user", "content": q.question}], k=args.k)
+        sources, prompt = chain.prepare([{"role": "user", "content": q.question}], k=args.k)
         retrieval_s.append(time.perf_counter() - t)
+        prompt_tokens.append(count_messages(chain.counter(), prompt))
         gold = {s.n for s in sources if normalize_url(s.url) in set(q.sources)}
         cases.append((q, sources, gold))
 
@@ -88,7 +93,9 @@ def run(args, base: str) -> None:
     from opencite.settings import AttributionSettings
 
     print(f"\n{len(cases)} questions with known pages and a reference; k={args.k}; "
-          f"gold page among the sources for {sum(1 for *_, g in cases if g)}")
+          f"gold page among the sources for {sum(1 for *_, g in cases if g)}; neighbours="
+          f"{settings.retrieval.neighbours}, mode {settings.retrieval.mode}; prompt tokens p50 "
+          f"{statistics.median(prompt_tokens):.0f} ({'counted' if chain.counter().exact else 'estimated'})")
     print(f"{'variant':22}{'weight':>7}{'thresh':>7}{'P':>7}{'R':>7}{'P base':>8}{'R base':>8}"
           f"{'altered flagged':>17}{'true flagged':>14}{'checked':>9}")
     default = AttributionSettings()

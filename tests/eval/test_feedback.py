@@ -12,7 +12,7 @@ from opencite.cli import app
 from opencite.eval.feedback import read_feedback
 from opencite.eval.run import run_eval
 from opencite.settings import get_settings
-from tests.eval.test_run import eval_settings, scripted  # noqa: F401  (fixture)
+from tests.eval.test_run import PAGES, eval_settings, scripted  # noqa: F401  (fixture)
 
 
 def rate(settings, question, rating, note="", message_id=None):
@@ -45,7 +45,8 @@ def test_feedback_export_round_trips_into_eval_run(eval_settings, scripted_llm, 
     assert good["sources_shown"][0] == "https://blog.example/blog/paris"
     assert bad["rating"] == "down" and bad["note"] == "cites the wrong page"
     assert "reference" not in bad and "sources" not in bad  # a 👎 says what was wrong, not what is right
-    assert bad["answer_given"] == record["content"] and len(bad["sources_shown"]) == settings.retrieval.k
+    assert bad["answer_given"] == record["content"]
+    assert len(bad["sources_shown"]) == min(settings.retrieval.k, len(PAGES))
 
     down_only = CliRunner().invoke(app, ["feedback", "export", "--out", str(out), "--rating", "down"])
     assert down_only.exit_code == 0 and [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["fb-m-down"]
