@@ -51,14 +51,6 @@ def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return bool(cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
 
 
-def cpu_prefers_onnx_int8(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """An x86 CPU with AVX2 and no native bf16: where int8 ONNX Runtime measured faster than
-    float32 torch with retrieval quality held (README "Benchmark" under "Ingest"). Not measured
-    elsewhere (ARM, CPUs with bf16 units, which keep bf16 autocast), so not chosen there."""
-    flags = cpu_flags(cpuinfo)
-    return "avx2" in flags and not flags & {"amx_bf16", "avx512_bf16"}
-
-
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -75,8 +67,6 @@ def resolve_embedder(cfg: EmbeddingSettings) -> EmbedderChoice:
         precision = "float32"
         if device == "cpu" and cpu_has_native_bf16():
             precision = "bfloat16"
-        elif device == "cpu" and cpu_prefers_onnx_int8():
-            precision = "onnx-int8"
     if precision == "onnx-int8" and device != "cpu":
         raise EmbeddingModelError(
             f"OPENCITE_EMBEDDING__PRECISION=onnx-int8 runs on the CPU only, but the device is {device!r}. "

@@ -31,9 +31,10 @@ class EmbeddingSettings(BaseModel):
     cache_folder: Path | None = None
     # Matmul precision while embedding. "auto" runs bfloat16 autocast on a CPU with native bf16
     # units (AMX or AVX512-BF16): ~3x faster, and vectors stay within cosine 0.9999 of float32
-    # because autocast keeps layer norms, softmax and pooling in float32. On other x86 CPUs with
-    # AVX2 it runs "onnx-int8": the model exported to ONNX, weights quantised to int8, run by
-    # ONNX Runtime (see README "Benchmark" under "Ingest"). float32 everywhere else (GPUs, ARM).
+    # because autocast keeps layer norms, softmax and pooling in float32. float32 everywhere else.
+    # "onnx-int8" (opt-in, CPU only): the model exported to ONNX, weights quantised to int8, run by
+    # ONNX Runtime; on the AVX2-only EPYC it measured no faster than float32 torch (README
+    # "Benchmark" under "Ingest"), so `auto` does not pick it.
     precision: Literal["auto", "float32", "bfloat16", "onnx-int8"] = "auto"
     # Where the int8 ONNX export of a model is cached; None: $XDG_CACHE_HOME/opencite/onnx.
     onnx_cache: Path | None = None

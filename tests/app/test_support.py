@@ -21,9 +21,7 @@ def minilm(minilm_path):
     from opencite.ingest.embeddings import load_embeddings
     from opencite.settings import EmbeddingSettings
 
-    # float32: under onnx-int8 (auto on AVX2 CPUs) a vector moves slightly with its batch-mates
-    # (activations are quantised per batch), so cached and fresh scores agree to ~1e-2, not 1e-5.
-    return load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32"))
+    return load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu"))
 
 
 PASSAGES = [["Paris is the capital of France."], ["Paris is the capital of France.", "It has 2 million people."],

@@ -280,7 +280,9 @@ def main() -> None:
         # The 3-KB API has its own data dir (its KBs and keys) on the same Chroma server.
         kbs_settings = settings.model_copy(update={"data_dir": root / "data-kbs"})
         keys_file = build_kbs(kbs_settings)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCITE_")}
+        # The API process runs under the same OPENCITE_* settings as the in-process chain (e.g.
+        # OPENCITE_ATTRIBUTION__MODE=off), the bench's own below taking precedence.
+        env = dict(os.environ)
         env.update(OPENCITE_DATA_DIR=str(settings.data_dir), OPENCITE_EMBEDDING__MODEL=minilm,
                    OPENCITE_EMBEDDING__DEVICE="cpu", OPENCITE_LLM__BASE_URL=engine_url,
                    OPENCITE_LLM__MODEL=str(model_dir), OPENCITE_LLM__CONTEXT_WINDOW="4096",

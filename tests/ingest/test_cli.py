@@ -63,6 +63,7 @@ def test_clear_errors_exit_2_without_traceback(run, args, env, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow  # three CLI ingests; the fast tier checks the refusal and its --reindex hint in-process (test_index.py)
 def test_model_mismatch_is_refused(run, site, minilm_path, tmp_path):
     import shutil
 

@@ -68,7 +68,6 @@ def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
     from opencite.ingest import embeddings
 
     monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(embeddings, "cpu_prefers_onnx_int8", lambda: False)  # tested in test_onnx_embedder
     assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "bfloat16"
     assert resolve_embedder(EmbeddingSettings(device="cuda")).precision == "float32"
     monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: False)

@@ -54,6 +54,7 @@ def test_default_kb_is_the_original_collection_and_sources_file(settings):
     assert kb.kb_settings(settings, "default").record_manager_url == settings.record_manager_url
 
 
+@pytest.mark.slow  # repeated whole ingest runs; the fast tier keeps per-KB answers (test_api_kb.py) and KB deletion (test_api_models.py)
 def test_two_kbs_ingest_apart_and_deleting_one_leaves_the_other(run, site, settings):
     a = site.put("/a/llamas", article("Llamas", {"Wool": "Llamas grow soft wool in the Andes."}))
     b = site.put("/b/rockets", article("Rockets", {"Fuel": "Rockets burn kerosene and liquid oxygen."}))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from opencite.ingest.embeddings import EmbeddingModelError, cpu_prefers_onnx_int8, load_embeddings, resolve_embedder
+from opencite.ingest.embeddings import EmbeddingModelError, load_embeddings, resolve_embedder
 from opencite.ingest.onnx_embedder import model_key
 from opencite.settings import EmbeddingSettings
 
@@ -88,26 +88,6 @@ def test_the_cache_key_follows_the_weights(both):
             assert model_key(model) != key
         finally:
             param[0, 0] -= 1.0
-
-
-def test_auto_picks_int8_only_on_avx2_without_bf16_units(tmp_path, monkeypatch):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("flags\t\t: fpu sse avx avx2 fma\n")
-    assert cpu_prefers_onnx_int8(cpuinfo)
-    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n")
-    assert not cpu_prefers_onnx_int8(cpuinfo)
-    cpuinfo.write_text("flags\t\t: fp asimd\n")  # ARM: not measured, stays float32
-    assert not cpu_prefers_onnx_int8(cpuinfo)
-
-    from opencite.ingest import embeddings
-
-    monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: False)
-    monkeypatch.setattr(embeddings, "cpu_prefers_onnx_int8", lambda: True)
-    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "onnx-int8"
-    assert resolve_embedder(EmbeddingSettings(device="cuda")).precision == "float32"
-    assert resolve_embedder(EmbeddingSettings(device="cpu", precision="float32")).precision == "float32"
-    monkeypatch.setattr(embeddings, "cpu_prefers_onnx_int8", lambda: False)
-    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "float32"
 
 
 def test_int8_on_a_gpu_is_refused_with_the_fix():

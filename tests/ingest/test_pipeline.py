@@ -97,7 +97,7 @@ def test_a_group_of_pages_is_embedded_in_one_call(settings, tmp_path, monkeypatc
     folder = tmp_path / "docs"
     folder.mkdir()
     for n in range(6):
-        sections = "".join(f"## Part {p}\n\n" + f"Page {n} part {p} says something. " * 30 + "\n\n" for p in range(4))
+        sections = "".join(f"## Part {p}\n\n" + f"Page {n} part {p} says something. " * 8 + "\n\n" for p in range(4))
         (folder / f"p{n}.md").write_text(f"# Page {n}\n\n{sections}", encoding="utf-8")
     report = run_ingest(settings, SourceSet([str(folder)]))
     assert report.embedded >= 6 * 4  # several chunks per page...

@@ -84,6 +84,7 @@ def test_sync_service_keeps_every_kb_in_step_sharing_the_index_and_stops_gracefu
         assert mounts(services[name])["/data"] == "opencite-data"
 
 
+@pytest.mark.slow  # two more `docker-compose config` runs for one interpolation; the fast tier checks the default (test_sync_service_keeps_...)
 def test_sync_every_can_be_changed_or_turned_off_for_kbs_without_a_schedule(monkeypatch):
     monkeypatch.setenv("SYNC_EVERY", "30m")
     assert config()["services"]["sync"]["environment"]["OPENCITE_SYNC__EVERY"] == "30m"

@@ -98,6 +98,7 @@ def test_an_unknown_flag_would_be_caught():
         parse(["vllm", "serve", "m", "--max-total-tokens", "4096"])  # TGI's spelling, not vLLM's
 
 
+@pytest.mark.slow  # an `opencite serve` subprocess; the fast tier builds, redacts and overrides the same command in-process
 def test_dry_run_prints_exact_command_without_vllm_installed(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "OPENCITE_SERVE__API_KEY": "k3y", "HOME": str(tmp_path)}
     proc = subprocess.run(
