@@ -11,6 +11,10 @@ HEADING_PATH = "heading_path"  # "H1 > H2 > H3" of the section the chunk comes f
 CHUNK_INDEX = "chunk_index"
 CONTENT_HASH = "content_hash"  # sha256 of the page's extracted text
 FETCHED_AT = "fetched_at"  # ISO-8601 UTC
+# The ids of the chunks before and after this one on the same page version (absent at the page's
+# ends and on chunks stored before they were written): readers fetch a hit's neighbours by id.
+PREV_CHUNK = "prev_chunk"
+NEXT_CHUNK = "next_chunk"
 
 # Collection metadata: the embedder that built the collection.
 COLLECTION_MODEL = "opencite:embedding_model"

@@ -51,6 +51,7 @@ def index_chunks(idx: OpenIndex, chunks: Sequence[Document]) -> dict:
     before batching, so the larger the call, the less padding is embedded."""
     for chunk in chunks:
         chunk.id = chunk_id(chunk)
+    link_neighbours(chunks)
     return lc_index(
         chunks,
         idx.record_manager,
@@ -60,6 +61,18 @@ def index_chunks(idx: OpenIndex, chunks: Sequence[Document]) -> dict:
         key_encoder=chunk_id,
         batch_size=max(len(chunks), 1),
     )
+
+
+def link_neighbours(chunks: Sequence[Document]) -> None:
+    """Each chunk names the ids of the chunks either side of it on its page version, so a reader
+    fetches a hit's neighbours by id (a key lookup) instead of filtering the collection. Ids do not
+    depend on this metadata, so adding it changes no id."""
+    at = {(c.metadata[C.SOURCE], c.metadata.get(C.CONTENT_HASH), c.metadata[C.CHUNK_INDEX]): c for c in chunks}
+    for (source, version, position), chunk in at.items():
+        for key, step in ((C.PREV_CHUNK, -1), (C.NEXT_CHUNK, 1)):
+            other = at.get((source, version, position + step))
+            if other is not None:
+                chunk.metadata[key] = other.id
 
 
 def delete_page(idx: OpenIndex, registry: Registry, source: str, listeners: Iterable[PageListener] = ()) -> int:

@@ -110,3 +110,27 @@ def test_join_adjacent_keeps_the_repeated_overlap_once():
     assert join_adjacent("A short one.", "Another section.") == "A short one.\n\nAnother section."
     # A coincidence shorter than the minimum overlap is not an overlap.
     assert join_adjacent("ends with a.", "a. starts") == "ends with a.\n\na. starts"
+
+
+def test_chunks_linked_by_ingest_are_fetched_by_id_with_the_same_text(tmp_path, minilm_path, monkeypatch):
+    """Chunks stored by ingest name their neighbours' ids: one key lookup replaces the page read."""
+    from opencite.ingest.pages import link_neighbours
+    from opencite.settings import Settings
+
+    settings = _settings(Settings(data_dir=tmp_path / "data", embedding={"model": minilm_path, "device": "cpu"}), 1)
+    docs = [Document(text, metadata={C.SOURCE: PAGE, C.TITLE: "Falcon 180B", C.CONTENT_HASH: "v2", C.CHUNK_INDEX: i},
+                     id=f"{PAGE}@v2#{i}") for i, text in enumerate(CHUNKS)]
+    link_neighbours(docs)
+    assert (docs[0].metadata.get(C.PREV_CHUNK), docs[0].metadata[C.NEXT_CHUNK]) == (None, docs[1].id)
+    assert (docs[4].metadata[C.PREV_CHUNK], docs[4].metadata.get(C.NEXT_CHUNK)) == (docs[3].id, None)
+    with open_index(settings, write=True) as idx:
+        idx.store.add_documents(docs, ids=[d.id for d in docs])
+    with open_index(settings) as index:
+        reads = []
+        original = index.collection.get
+        monkeypatch.setattr(index.collection, "get", lambda **kw: reads.append(kw) or original(**kw))
+        (doc, _), = retrieve(index, "Falcon 180B trained on 3.5 trillion tokens of RefinedWeb", 1, settings)
+    n = doc.metadata[C.CHUNK_INDEX]
+    assert 0 < n < len(CHUNKS) - 1  # a chunk with a neighbour on each side
+    assert doc.page_content == join_adjacent(join_adjacent(CHUNKS[n - 1], CHUNKS[n]), CHUNKS[n + 1])
+    assert [sorted(r["ids"]) for r in reads] == [sorted([docs[n - 1].id, docs[n + 1].id])] and "where" not in reads[0]

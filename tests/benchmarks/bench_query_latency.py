@@ -59,8 +59,20 @@ def build(settings, size: int, base_vectors: np.ndarray, base_texts: list[str]) 
                 embeddings=vecs.astype(np.float32).tolist(),
                 documents=[base_texts[s] for s in src],
                 metadatas=[{C.SOURCE: f"https://bench.example/p{i // 8}", C.TITLE: f"Page {i // 8}",
-                            C.HEADING_PATH: "Bench", C.CHUNK_INDEX: i % 8} for i in ids],
+                            C.HEADING_PATH: "Bench", C.CHUNK_INDEX: i % 8, **neighbour_ids(i, size)} for i in ids],
             )
+
+
+def neighbour_ids(i: int, size: int) -> dict:
+    """The ids of the chunks either side on the same page, as ingest writes them (pages of 8)."""
+    from opencite.ingest import constants as C
+
+    links = {}
+    if i % 8:
+        links[C.PREV_CHUNK] = f"c{i - 1}"
+    if i % 8 < 7 and i + 1 < size:
+        links[C.NEXT_CHUNK] = f"c{i + 1}"
+    return links
 
 
 def measure(settings, size: int, questions: list[str], k: int) -> dict:
