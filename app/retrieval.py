@@ -55,7 +55,8 @@ def with_neighbours(index: OpenIndex, hits, neighbours: int) -> list[tuple[Docum
     sentence-window retriever): a page often states the figure or name in the paragraph next to
     the one that matched the question. A chunk goes into one source only, the best-ranked hit's
     first (hits are never another hit's neighbours); ranks, scores, ids and metadata stay the hits'.
-    One Chroma read for all hits; chunks without a page position are left as they are."""
+    At most two Chroma reads for all hits (`_neighbour_chunks`); chunks without a page position are
+    left as they are."""
     if neighbours < 1 or not hits:
         return hits
     page = [_page_of(doc) for doc, _ in hits]
