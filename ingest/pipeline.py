@@ -260,8 +260,8 @@ def _store(idx: OpenIndex, registry: Registry, pending: list[_Pending], progress
             result = index_chunks(idx, [c for p in group for c in p.chunks])
             report.embedded += result["num_added"]
             report.deleted += result["num_deleted"]
+            registry.put(*[_record(p.doc, len(p.chunks), p.outcome, p.report.reason) for p in group])
             for p in group:
-                registry.put(_record(p.doc, len(p.chunks), p.outcome, p.report.reason))
                 notify_page_changed(p.doc.url, p.chunks, listeners)
                 report.add(p.report)
                 if p.replaces:
