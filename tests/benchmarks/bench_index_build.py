@@ -14,7 +14,7 @@ again, and the 1-minute load average before and after (the machine is shared: fi
 "loaded" unless it stays below ~1). --profile FILE writes a cProfile of the opencite build.
 
     python tests/benchmarks/bench_index_build.py [--chunks 20000] [--page-chunks 10] [--batch 5000]
-        [--profile out.prof] [--only raw|opencite]
+        [--profile out.prof] [--only raw|opencite] [--group 256] [--opencite-first]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def build_raw(root: Path, pages, vectors, batch: int) -> float:
         return time.perf_counter() - t
 
 
-def build_opencite(root: Path, pages, vectors, profile: str = "") -> float:
+def build_opencite(root: Path, pages, vectors, profile: str = "", group_chunks: int = GROUP_CHUNKS) -> float:
     """Pages stored as `opencite ingest` stores them: a group of pages of about GROUP_CHUNKS chunks
     per `index_chunks` call, then the group's registry rows."""
     with open_index(settings_in(root), write=True, embeddings=Precomputed(vectors)) as idx:
@@ -117,7 +117,7 @@ def build_opencite(root: Path, pages, vectors, profile: str = "") -> float:
         group: list[list[Document]] = []
         for n, page in enumerate(pages):
             group.append(page)
-            if sum(map(len, group)) >= GROUP_CHUNKS or n == len(pages) - 1:
+            if sum(map(len, group)) >= group_chunks or n == len(pages) - 1:
                 index_chunks(idx, [c for p in group for c in p])
                 registry.put(*[SourceRecord(url=p[0].metadata[C.SOURCE], requested_url=p[0].metadata[C.SOURCE],
                                             content_hash=p[0].metadata[C.CONTENT_HASH], chunks=len(p),
@@ -146,12 +146,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=5000, help="chunks per raw collection.add")
     p.add_argument("--profile", default="", help="write a cProfile of the opencite build here")
     p.add_argument("--only", choices=["raw", "opencite"], default=None)
+    p.add_argument("--opencite-first", action="store_true", help="build opencite's index first (order effects)")
+    p.add_argument("--group", type=int, default=GROUP_CHUNKS, help="chunks per stored group (the pipeline's by default)")
     args = p.parse_args()
 
     pages, vectors = make_pages(args.chunks, args.page_chunks, np.random.default_rng(0))
     load_before = os.getloadavg()[0]
     times, opens = {}, {}
-    for name in ("raw", "opencite"):
+    for name in ("opencite", "raw") if args.opencite_first else ("raw", "opencite"):
         if args.only and name != args.only:
             continue
         root = Path(tempfile.mkdtemp(prefix=f"opencite-build-{name}-"))
@@ -159,14 +161,14 @@ def main() -> None:
             if name == "raw":
                 times[name] = build_raw(root, pages, vectors, args.batch)
             else:
-                times[name] = build_opencite(root, pages, vectors, args.profile)
+                times[name] = build_opencite(root, pages, vectors, args.profile, args.group)
             opens[name] = reopen_s(root, vectors)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         print(f"{name:>9}: {times[name]:7.1f} s  ({args.chunks / times[name]:,.0f} chunks/s)"
               f"  reopen + 1 query {opens[name]:.2f} s  load {os.getloadavg()[0]:.1f}", flush=True)
     if len(times) == 2:
-        print(f"\n{args.chunks:,} chunks in pages of {args.page_chunks}, groups of ~{GROUP_CHUNKS}, raw batches of "
+        print(f"\n{args.chunks:,} chunks in pages of {args.page_chunks}, groups of ~{args.group}, raw batches of "
               f"{args.batch}: opencite / raw = {times['opencite'] / times['raw']:.2f}x (target <= 1.5x)  "
               f"load avg 1-min before {load_before:.1f} / after {os.getloadavg()[0]:.1f}")
 
