@@ -255,9 +255,10 @@ class BM25Index:
         with self._lock:
             self._release()
 
-    def _add(self, writer, chunks: list[Chunk]) -> None:
+    def _add(self, writer, chunks: list[Chunk], overwrite: bool = True) -> None:
         for c in chunks:
-            writer.delete_documents_by_term("id", c.id)  # deletes only what was added before it
+            if overwrite:
+                writer.delete_documents_by_term("id", c.id)  # deletes only what was added before it
             writer.add_document(tantivy.Document(id=c.id, source=c.source, text=c.text))
 
     def add(self, chunks: Iterable[Chunk], wait: float = WRITER_WAIT) -> None:
@@ -311,7 +312,8 @@ class BM25Index:
             for batch in _batches(missing):
                 got = collection.get(ids=batch, include=["documents", "metadatas"])
                 self._add(writer, [Chunk(i, str((m or {}).get(C.SOURCE, "")), t or "")
-                                   for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])])
+                                   for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])],
+                          overwrite=False)  # none of them is here: one delete per chunk would only cost
                 if time.monotonic() - self._committed_at >= max(self.commit_interval, SYNC_COMMIT_INTERVAL):
                     writer.commit()
                     self._committed_at = time.monotonic()
