@@ -185,12 +185,13 @@ def beir_metrics(qrels: Qrels, run: Run) -> dict[str, float]:
             "recall@100": avg(res, "recall_100"), "mrr@10": avg(rr, "recip_rank")}
 
 
-def run_beir(settings: Settings, root: Path, *, mode: str = "dense", cache_dir: Path | None = None,
+def run_beir(settings: Settings, root: Path, *, mode: str | None = None, cache_dir: Path | None = None,
              show_progress: bool = True) -> dict:
     """Index (or reuse) the corpus, retrieve for every judged query, score. Returns the result
     dict that `eval beir` saves."""
     import time
 
+    mode = mode or settings.retrieval.mode
     if mode not in RETRIEVERS:
         raise ValueError(f"retrieval mode {mode!r} is not available for BEIR; use one of {', '.join(RETRIEVERS)}")
     corpus, queries, qrels = load_beir(root)

@@ -68,7 +68,8 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(None, "--model", help="Embedding model (name or local path); default: settings."),
         out: Path = typer.Option(None, "--out", help="Folder for beir-results.json (default: data/eval-runs/beir-<name>)."),
         cache: Path = typer.Option(None, "--cache", help="Where the built collection is kept (default: data/beir)."),
-        retrieval_mode: str = typer.Option("dense", "--retrieval-mode", help="dense | bm25 | hybrid (settings.retrieval's fusion)."),
+        retrieval_mode: str = typer.Option(None, "--retrieval-mode",
+                                           help="dense | bm25 | hybrid (default: settings.retrieval.mode; hybrid fuses as settings.retrieval says)."),
     ) -> None:
         """Retrieval alone on a BEIR dataset: nDCG@10, recall@10/100, MRR@10 (pytrec_eval)."""
         from opencite.eval.beir import BeirFormatError, run_beir

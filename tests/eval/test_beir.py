@@ -57,6 +57,7 @@ def test_run_beir_indexes_once_into_its_own_collection(settings, tmp_path):
     root = write_beir(tmp_path / "tiny")
     first = run_beir(settings, root, show_progress=False)
     assert first["documents"] == 4 and first["queries"] == 3 and first["embedded_now"] == 4
+    assert first["mode"] == settings.retrieval.mode  # no mode named: the settings' (as `eval beir` passes)
     assert first["metrics"]["ndcg@10"] == 100.0 and first["metrics"]["mrr@10"] == 100.0
     assert list(first["run"]["q1"])[0] == "d1"
     assert first["collection"].startswith("beir-tiny-") and first["collection"] != settings.chroma.collection
