@@ -7,7 +7,8 @@ from langchain_core.documents import Document
 
 from opencite.app import fusion
 from opencite.ingest import constants as C
-from opencite.ingest.bm25 import BM25Index, in_step_index
+from opencite.ingest.bm25 import BM25Index
+from opencite.ingest.bm25_keep import in_step_index
 from opencite.ingest.index import OpenIndex
 from opencite.settings import Settings
 

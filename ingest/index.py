@@ -16,13 +16,13 @@ import chromadb
 from chromadb.errors import NotFoundError
 from filelock import FileLock, Timeout
 from langchain_chroma import Chroma
-from langchain_classic.indexes import SQLRecordManager
 from langchain_huggingface import HuggingFaceEmbeddings
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from opencite.ingest import constants as C
 from opencite.ingest.embeddings import LazyEmbeddings, embedding_dimension, resolve_embedder
+from opencite.ingest.records import RecordManager
 from opencite.settings import Settings
 
 
@@ -48,7 +48,7 @@ class OpenIndex:
     embeddings: HuggingFaceEmbeddings | LazyEmbeddings
     client: chromadb.ClientAPI
     store: Chroma
-    record_manager: SQLRecordManager | None
+    record_manager: RecordManager | None
     model: str
     dimension: int
     _lock: FileLock | None = None
@@ -201,7 +201,7 @@ def _open(settings, *, write, reindex, embeddings, lock) -> OpenIndex:
     record_manager = None
     if write:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
-        record_manager = SQLRecordManager(
+        record_manager = RecordManager(
             namespace=record_namespace(settings), db_url=settings.record_manager_url
         )
         record_manager.create_schema()
@@ -227,7 +227,7 @@ def _drop(client, settings: Settings) -> None:
     name = settings.chroma.collection
     if find_collection(client, name) is not None:
         client.delete_collection(name)
-    records = SQLRecordManager(namespace=record_namespace(settings), db_url=settings.record_manager_url)
+    records = RecordManager(namespace=record_namespace(settings), db_url=settings.record_manager_url)
     records.create_schema()
     keys = records.list_keys()
     if keys:

@@ -22,7 +22,7 @@ from opencite.ingest.discover import SourceListError, discover
 from opencite.ingest.documents import ExtractionError, Fetched, Outcome, SourceDocument
 from opencite.ingest.extract import extract
 from opencite.ingest.fetch import STOPPED, fetch_many, open_fetcher
-from opencite.ingest.bm25 import BM25Keeper
+from opencite.ingest.bm25_keep import BM25Keeper
 from opencite.ingest.index import OpenIndex, open_index
 from opencite.ingest.pages import PageListener, delete_page, index_chunks, notify_page_changed, reconcile
 from opencite.ingest.registry import Registry, SourceRecord
@@ -120,36 +120,39 @@ def run_ingest(settings: Settings, sources: SourceSet, *, prune: bool = False, r
         # The BM25 index beside Chroma follows every page change as it is stored (a page listener).
         bm25 = BM25Keeper(settings, idx, reindex=reindex)
         listeners = [*listeners, bm25]
-        known = registry.by_requested()
-        crawled_urls = {f.url for f in crawled}
-        urls = [u for u in found.urls if u not in crawled_urls]
-        to_fetch = [u for u in urls if not _lastmod_unchanged(known.get(u), found.lastmod.get(u), report)]
-        validators = {u: (known[u].etag, known[u].last_modified) for u in to_fetch if u in known}
-        progress.start_fetch(len(to_fetch))
-        fetched = asyncio.run(fetch_many(to_fetch, settings.fetch, validators=validators, on_done=progress.fetched,
-                                         should_stop=should_stop))
+        try:
+            known = registry.by_requested()
+            crawled_urls = {f.url for f in crawled}
+            urls = [u for u in found.urls if u not in crawled_urls]
+            to_fetch = [u for u in urls if not _lastmod_unchanged(known.get(u), found.lastmod.get(u), report)]
+            validators = {u: (known[u].etag, known[u].last_modified) for u in to_fetch if u in known}
+            progress.start_fetch(len(to_fetch))
+            fetched = asyncio.run(fetch_many(to_fetch, settings.fetch, validators=validators, on_done=progress.fetched,
+                                             should_stop=should_stop))
 
-        # Built on first use: pages that are all unchanged need no tokenizer or model.
-        chunker = LazyChunker(lambda: Chunker.for_embeddings(idx.embeddings, settings.chunking))
-        run = _Run(registry, chunker, report, found.lastmod, prune)
-        pending = [entry for item in [*fetched, *crawled]
-                   if (entry := _classify(item, known.get(item.url), run)) is not None]
-        registry.put(*run.unchanged)
+            # Built on first use: pages that are all unchanged need no tokenizer or model.
+            chunker = LazyChunker(lambda: Chunker.for_embeddings(idx.embeddings, settings.chunking))
+            run = _Run(registry, chunker, report, found.lastmod, prune)
+            pending = [entry for item in [*fetched, *crawled]
+                       if (entry := _classify(item, known.get(item.url), run)) is not None]
+            registry.put(*run.unchanged)
 
-        _store(idx, registry, pending, progress, listeners, report, should_stop or (lambda: False))
-        if prune and not report.interrupted:
-            for record in run.gone:
-                n = delete_page(idx, registry, record.url, listeners)
-                report.add(SourceReport(record.url, record.requested_url, Outcome.PRUNED,
-                                        f"gone: {record.reason} on {record.gone} runs in a row",
-                                        record.title, n))
-            listed = set(found.urls) | crawled_urls | set(run.seen)
-            for record in registry.all():
-                if record.requested_url not in listed and record.url not in listed:
+            _store(idx, registry, pending, progress, listeners, report, should_stop or (lambda: False))
+            if prune and not report.interrupted:
+                for record in run.gone:
                     n = delete_page(idx, registry, record.url, listeners)
                     report.add(SourceReport(record.url, record.requested_url, Outcome.PRUNED,
-                                            "no longer in the source set", record.title, n))
-        bm25.finish()
+                                            f"gone: {record.reason} on {record.gone} runs in a row",
+                                            record.title, n))
+                listed = set(found.urls) | crawled_urls | set(run.seen)
+                for record in registry.all():
+                    if record.requested_url not in listed and record.url not in listed:
+                        n = delete_page(idx, registry, record.url, listeners)
+                        report.add(SourceReport(record.url, record.requested_url, Outcome.PRUNED,
+                                                "no longer in the source set", record.title, n))
+            bm25.finish()
+        finally:
+            bm25.close()  # commits what was written and releases the writer lock, also when the run fails
         return report
 
 
@@ -260,8 +263,8 @@ def _store(idx: OpenIndex, registry: Registry, pending: list[_Pending], progress
             result = index_chunks(idx, [c for p in group for c in p.chunks])
             report.embedded += result["num_added"]
             report.deleted += result["num_deleted"]
+            registry.put(*[_record(p.doc, len(p.chunks), p.outcome, p.report.reason) for p in group])
             for p in group:
-                registry.put(_record(p.doc, len(p.chunks), p.outcome, p.report.reason))
                 notify_page_changed(p.doc.url, p.chunks, listeners)
                 report.add(p.report)
                 if p.replaces:

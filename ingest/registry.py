@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, delete, inspect, select, text
+from sqlalchemy import (Column, Integer, MetaData, String, Table, bindparam, create_engine, delete, inspect, select,
+                        text)
 from sqlalchemy.engine import Engine
 
 _meta = MetaData()
@@ -88,14 +89,17 @@ class Registry:
         unchanged pages rather than one each)."""
         if not records:
             return
+        # Two executemany statements, compiled once: a statement per row built with `.values()`
+        # is compiled afresh every time, which cost ~3 ms a page at index-build speed.
+        rows = list({r.url: dict(asdict(r), namespace=self.namespace) for r in records}.values())
         with self.engine.begin() as conn:
-            for record in records:
-                conn.execute(
-                    delete(sources_table).where(
-                        sources_table.c.namespace == self.namespace, sources_table.c.url == record.url
-                    )
-                )
-                conn.execute(sources_table.insert().values(**asdict(record), namespace=self.namespace))
+            conn.execute(
+                delete(sources_table).where(
+                    sources_table.c.namespace == bindparam("ns"), sources_table.c.url == bindparam("key")
+                ),
+                [{"ns": self.namespace, "key": row["url"]} for row in rows],
+            )
+            conn.execute(sources_table.insert(), rows)
 
     def delete(self, url: str) -> None:
         with self.engine.begin() as conn:

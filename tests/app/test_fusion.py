@@ -117,7 +117,8 @@ def test_every_mode_through_retrieve(index, settings):
 
 
 def test_bm25_index_is_built_from_chroma_and_follows_it(index, settings):
-    from opencite.ingest.bm25 import MAX_CHECK_INTERVAL, BM25Index, bm25_path
+    from opencite.ingest.bm25 import BM25Index, bm25_path
+    from opencite.ingest.bm25_keep import MAX_CHECK_INTERVAL
 
     assert not bm25_path(settings).exists()
     retrieve(index, "capital", 2, settings, mode="bm25")

@@ -2,8 +2,8 @@
 
 For each size N it fills a fresh embedded Chroma collection with N random unit vectors
 (384 dims, MiniLM's) and N synthetic chunk texts (Zipf-distributed pseudo-words, ~60 words),
-builds the BM25 index beside it (SQLite FTS5), then times `opencite.app.retrieval.retrieve()` — the real
-path: MiniLM embeds the query, Chroma's HNSW searches, FTS5 scores, fusion, documents come
+builds the BM25 index beside it (tantivy), then times `opencite.app.retrieval.retrieve()` — the real
+path: MiniLM embeds the query, Chroma's HNSW searches, tantivy scores, fusion, documents come
 back from Chroma — for each mode over a set of queries, printing p50/p95 per mode, the
 curve, the process's peak RSS, the index sizes on disk, the build times and the slowest of five
 one-page updates (10 chunks deleted and added again in both indexes). The query embedding is timed on

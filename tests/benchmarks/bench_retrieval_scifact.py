@@ -82,7 +82,7 @@ def dense_rankings(model: str, corpus, queries, depth: int, cache: Path, precisi
 
 def bm25_rankings(corpus, queries, depth: int):
     with tempfile.TemporaryDirectory() as tmp:
-        ix = BM25Index(Path(tmp) / "bm25.sqlite3")
+        ix = BM25Index(Path(tmp) / "bm25.tantivy")
         ix.add(Chunk(d["_id"], d["_id"], (d.get("title", "") + " " + d["text"]).strip()) for d in corpus)
         return {q: ix.search(text, depth) for q, text in queries.items()}
 

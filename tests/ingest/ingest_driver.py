@@ -38,9 +38,8 @@ def _kill() -> None:
 def main() -> None:
     point, n, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     from langchain_chroma import Chroma
-    from langchain_classic.indexes import SQLRecordManager
-
     from opencite.ingest import pipeline
+    from opencite.ingest.records import RecordManager
     from opencite.ingest.registry import Registry
 
     pipeline.GROUP_CHUNKS = 1  # one page per store step: more steps to be killed between
@@ -56,7 +55,7 @@ def main() -> None:
     else:
         targets = {
             "add": (Chroma, "add_documents"),
-            "record": (SQLRecordManager, "update"),
+            "record": (RecordManager, "update"),
             "cleanup": (Chroma, "delete"),
             "registry": (Registry, "put"),
             "extract": (pipeline, "extract"),
