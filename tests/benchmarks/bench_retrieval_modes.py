@@ -1,7 +1,7 @@
 """Dense vs BM25 vs hybrid on the three retrieval sets, in one command: is hybrid at least as good
 as dense everywhere (the rule for the default mode, README "Retrieval modes")?
 
-- scifact: BEIR SciFact test split (300 queries) through `opencite eval beir`'s `run_beir`; the
+- scifact: BEIR SciFact test split (300 queries) through `opencite eval beir`, a process per mode; the
   embedded collection is kept in --cache, so a re-run only embeds the queries (delete the folder
   to rebuild the collection and its BM25 index from scratch).
 - blog: data/eval/blog-questions.jsonl (hand-written questions with known pages) over the shared
@@ -20,8 +20,11 @@ included), with the 1-minute load average before and after each set.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,12 +45,13 @@ def load() -> str:
 
 
 def scifact(args, modes) -> dict:
-    from opencite.eval.beir import run_beir
-    from opencite.settings import Settings
-
+    """`opencite eval beir` once per mode, each in a process of its own (as a user runs it)."""
     rows = {}
     for mode in modes:
-        res = run_beir(Settings(), args.beir, mode=mode, cache_dir=args.cache, show_progress=False)
+        out = args.cache / "results" / mode
+        subprocess.run([sys.executable, "-m", "opencite.cli", "eval", "beir", str(args.beir), "--retrieval-mode", mode,
+                        "--cache", str(args.cache), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+        res = json.loads((out / "beir-results.json").read_text(encoding="utf-8"))
         m = res["metrics"]
         # SciFact has several relevant documents per query: recall@10 stands in the hit@10 column.
         rows[mode] = {"queries": res["queries"], "ndcg@10": m["ndcg@10"] / 100, "mrr@10": m["mrr@10"] / 100,
