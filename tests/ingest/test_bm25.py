@@ -16,6 +16,7 @@ from langchain_core.documents import Document
 
 from opencite.ingest import constants as C
 from opencite.ingest.bm25 import BM25Index, BM25IndexError, Chunk, bm25_path, delete_bm25_index
+from opencite.ingest import bm25_keep
 from opencite.ingest.bm25_keep import in_step_index
 from opencite.ingest.index import open_index
 
@@ -112,6 +113,23 @@ def test_a_reader_follows_chunks_written_to_chroma_by_other_means(settings):
         while not in_step_index(idx.collection, settings).search("sourdough", 3):
             assert time.monotonic() < deadline, "the reader never caught up with Chroma"
             time.sleep(0.05)
+
+
+def test_a_reader_never_waits_for_the_writer_lock_and_catches_up_once_it_is_free(settings):
+    with open_index(settings, write=True) as idx:
+        add_to_chroma(idx, PAGE_A, "https://x/a")
+        assert in_step_index(idx.collection, settings).search("solar", 3)
+        # An ingest holds the writer (tantivy's lock refuses a second writer in any process).
+        ingest = BM25Index(bm25_path(settings), commit_interval=3600, hold_writer=True)
+        ingest.replace_source("https://x/a", chunks("https://x/a", PAGE_A))
+        add_to_chroma(idx, PAGE_B, "https://x/b")
+        time.sleep(bm25_keep.MAX_CHECK_INTERVAL)
+        started = time.monotonic()
+        assert in_step_index(idx.collection, settings).search("sourdough", 3) == []  # what is committed
+        assert time.monotonic() - started < 5  # not the writer's 600 s wait
+        ingest.close()
+        time.sleep(bm25_keep.MAX_CHECK_INTERVAL)
+        assert in_step_index(idx.collection, settings).search("sourdough", 3)[0][0] == "b#0"
 
 
 KILLED_WRITER = """
