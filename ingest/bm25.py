@@ -107,10 +107,6 @@ def analyser() -> tantivy.TextAnalyzer:
             .build())
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
-    return [analyser().analyze(t) for t in texts]
-
-
 def _batches(items: list, n: int = BATCH):
     for start in range(0, len(items), n):
         yield items[start:start + n]
@@ -192,7 +188,7 @@ class BM25Index:
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk id, BM25 score), best first; each query word counts once."""
-        terms = sorted(set(tokenize([query])[0]))
+        terms = sorted(set(analyser().analyze(query)))
         if not terms or k <= 0:
             return []
         q = tantivy.Query.boolean_query(
@@ -235,18 +231,19 @@ class BM25Index:
 
     def commit(self) -> None:
         with self._lock:
-            if self._writer is not None and self._pending:
-                self._writer.commit()
-                self._pending = False
-            self._committed_at = time.monotonic()
+            self._commit_pending()
             if not self.hold_writer:
                 self._release()
 
+    def _commit_pending(self) -> None:
+        if self._writer is not None and self._pending:
+            self._writer.commit()
+            self._pending = False
+        self._committed_at = time.monotonic()
+
     def _release(self) -> None:
         if self._writer is not None:
-            if self._pending:
-                self._writer.commit()
-                self._pending = False
+            self._commit_pending()
             self._writer.wait_merging_threads()  # finishes merges, then drops the lock
             self._writer = None
 
@@ -266,12 +263,6 @@ class BM25Index:
         chunks = list(chunks)
         with self._writing(wait) as writer:
             self._add(writer, chunks)
-
-    def delete_ids(self, ids: Iterable[str], wait: float = WRITER_WAIT) -> None:
-        ids = list(ids)
-        with self._writing(wait) as writer:
-            for i in ids:
-                writer.delete_documents_by_term("id", i)
 
     def replace_source(self, source: str, chunks: Iterable[Chunk], wait: float = WRITER_WAIT) -> None:
         """The page `source` now has exactly these chunks (none: the page is gone); readers see
@@ -301,9 +292,7 @@ class BM25Index:
         `marker` (the change marker read before the sync) when done. Holds the writer lock
         throughout, so no other process writes this index meanwhile."""
         with self._writing(wait, force_commit=True) as writer:
-            if self._pending:
-                writer.commit()
-                self._pending = False
+            self._commit_pending()  # ids() lists what is committed
             mine = set(self.ids())
             theirs = set(collection.get(include=[])["ids"])
             extra, missing = sorted(mine - theirs), sorted(theirs - mine)
@@ -314,9 +303,9 @@ class BM25Index:
                 self._add(writer, [Chunk(i, str((m or {}).get(C.SOURCE, "")), t or "")
                                    for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])],
                           overwrite=False)  # none of them is here: one delete per chunk would only cost
+                self._pending = True
                 if time.monotonic() - self._committed_at >= max(self.commit_interval, SYNC_COMMIT_INTERVAL):
-                    writer.commit()
-                    self._committed_at = time.monotonic()
+                    self._commit_pending()
         if marker is not None:
             self._write_state({**self._state(), "marker": marker})
         return {"added": len(missing), "removed": len(extra)}

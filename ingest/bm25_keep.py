@@ -95,7 +95,6 @@ class BM25Keeper:
         if any(changed.values()):
             # Chroma holds chunks no listener reported (written by other means): Chroma wins.
             log.warning("BM25 index out of step with Chroma after ingest; brought in step: %s", changed)
-        self.close()
 
     def close(self) -> None:
         self.index.close()
