@@ -47,31 +47,35 @@ DIM = 384
 
 
 class Precomputed(Embeddings):
-    """Vectors computed beforehand (text -> vector), so the timings show the index, not the embedder.
-    `_client` answers the dimension question `open_index` asks a new collection's embedder."""
+    """Vectors computed beforehand (text -> row of a float32 matrix; lists of Python floats would take
+    ~12 GB at 1M chunks), so the timings show the index, not the embedder. `_client` answers the
+    dimension question `open_index` asks a new collection's embedder."""
 
-    def __init__(self, vectors: dict[str, list[float]]):
-        self.vectors = vectors
+    def __init__(self, matrix: np.ndarray, rows: dict[str, int]):
+        self.matrix, self.rows = matrix, rows
         self._client = self
 
     def get_embedding_dimension(self) -> int:
         return DIM
 
+    def of(self, texts: list[str]) -> np.ndarray:
+        return self.matrix[[self.rows[t] for t in texts]]
+
     def embed_query(self, text: str) -> list[float]:
-        return self.vectors[text]
+        return self.of([text])[0].tolist()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self.vectors[t] for t in texts]
+        return self.of(texts).tolist()
 
 
-def make_pages(n: int, page_chunks: int, rng) -> tuple[list[list[Document]], dict[str, list[float]]]:
+def make_pages(n: int, page_chunks: int, rng) -> tuple[list[list[Document]], Precomputed]:
     """n chunks in pages of `page_chunks`, with ids and neighbour links as ingest writes them."""
     words = np.array(["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=rng.integers(3, 10)))
                       for _ in range(5000)], dtype=object)
     ranks = np.minimum(rng.zipf(1.2, size=(n, 60)) - 1, len(words) - 1)
     vecs = rng.standard_normal((n, DIM)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    pages, vectors = [], {}
+    pages, rows = [], {}
     for p in range(0, n, page_chunks):
         url = f"https://bench.example/post/{p // page_chunks}"
         base = {C.SOURCE: url, C.TITLE: f"Post {p // page_chunks}", C.DESCRIPTION: "", C.LANGUAGE: "en",
@@ -81,34 +85,34 @@ def make_pages(n: int, page_chunks: int, rng) -> tuple[list[list[Document]], dic
             text = f"{i} " + " ".join(words[ranks[i]])  # unique: the vectors are looked up by text
             page.append(Document(page_content=text, metadata=dict(base, **{C.HEADING_PATH: "Post > Part",
                                                                             C.CHUNK_INDEX: i - p})))
-            vectors[text] = vecs[i].tolist()
+            rows[text] = i
         for chunk in page:
             chunk.id = chunk_id(chunk)
         link_neighbours(page)
         pages.append(page)
-    return pages, vectors
+    return pages, Precomputed(vecs, rows)
 
 
 def settings_in(root: Path) -> Settings:
     return Settings(data_dir=root / "data")
 
 
-def build_raw(root: Path, pages, vectors, batch: int) -> float:
+def build_raw(root: Path, pages, vectors: Precomputed, batch: int) -> float:
     chunks = [c for page in pages for c in page]
-    with open_index(settings_in(root), write=True, embeddings=Precomputed(vectors)) as idx:
+    with open_index(settings_in(root), write=True, embeddings=vectors) as idx:
         t = time.perf_counter()
         for start in range(0, len(chunks), batch):
             part = chunks[start:start + batch]
             idx.collection.add(ids=[c.id for c in part], documents=[c.page_content for c in part],
                                metadatas=[c.metadata for c in part],
-                               embeddings=np.array([vectors[c.page_content] for c in part], dtype=np.float32))
+                               embeddings=vectors.of([c.page_content for c in part]))
         return time.perf_counter() - t
 
 
-def build_opencite(root: Path, pages, vectors, profile: str = "", group_chunks: int = GROUP_CHUNKS) -> float:
+def build_opencite(root: Path, pages, vectors: Precomputed, profile: str = "", group_chunks: int = GROUP_CHUNKS) -> float:
     """Pages stored as `opencite ingest` stores them: a group of pages of about GROUP_CHUNKS chunks
     per `index_chunks` call, then the group's registry rows."""
-    with open_index(settings_in(root), write=True, embeddings=Precomputed(vectors)) as idx:
+    with open_index(settings_in(root), write=True, embeddings=vectors) as idx:
         registry = registry_for(idx)
         profiler = cProfile.Profile() if profile else None
         t = time.perf_counter()
@@ -131,11 +135,11 @@ def build_opencite(root: Path, pages, vectors, profile: str = "", group_chunks: 
         return elapsed
 
 
-def reopen_s(root: Path, vectors) -> float:
+def reopen_s(root: Path, vectors: Precomputed) -> float:
     """Opening the built index and answering one query (replays whatever HNSW has not persisted)."""
     t = time.perf_counter()
-    with open_index(settings_in(root), embeddings=Precomputed(vectors)) as idx:
-        idx.collection.query(query_embeddings=[next(iter(vectors.values()))], n_results=1)
+    with open_index(settings_in(root), embeddings=vectors) as idx:
+        idx.collection.query(query_embeddings=vectors.matrix[:1], n_results=1)
     return time.perf_counter() - t
 
 
