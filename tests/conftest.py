@@ -1,5 +1,6 @@
 """Shared real parts for the tests: the offline MiniLM embedder, a settings tree rooted in a
-temporary folder, a `chroma run` server, and a local HTTP site the tests write pages into."""
+temporary folder, a `chroma run` server, a PostgreSQL server, and a local HTTP site the tests write
+pages into."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -91,6 +93,34 @@ def settings_env(settings, monkeypatch, minilm_path):
     monkeypatch.setenv("OPENCITE_EMBEDDING__MODEL", minilm_path)
     monkeypatch.setenv("OPENCITE_EMBEDDING__DEVICE", "cpu")
     return settings
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server (the binaries the `pgserver` wheel ships), started once: the shared
+    SQL database a records URL points at when several hosts ingest into one index."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def new_postgres_database(postgres_server):
+    """Makes a fresh, empty database on that server; returns the SQLAlchemy URL opencite takes
+    for it (driver psycopg 3)."""
+    from sqlalchemy import make_url
+
+    def new() -> str:
+        name = f"opencite_{uuid.uuid4().hex[:12]}"
+        postgres_server.psql(f"CREATE DATABASE {name};")
+        url = make_url(postgres_server.get_uri(name)).set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+
+    return new
 
 
 @pytest.fixture(scope="session")

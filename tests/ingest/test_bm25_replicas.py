@@ -1,6 +1,6 @@
 """Past one machine: two reader replicas, each with its own data dir (and so its own BM25 file),
-share one `chroma run` server and a record manager on a shared SQL URL with an ingest that runs
-in a third process and data dir. Every replica's BM25 index follows the ingest: a new page, a
+share one `chroma run` server and a record manager on a shared SQL URL (a SQLite file, and a real
+PostgreSQL server) with an ingest that runs in a third process and data dir. Every replica's BM25 index follows the ingest: a new page, a
 changed page and a pruned page, each found (or gone) through `retrieve(mode="bm25")`."""
 
 from __future__ import annotations
@@ -40,11 +40,14 @@ for line in sys.stdin:
 
 
 @pytest.mark.slow
-def test_replicas_follow_an_ingest_on_another_host(chroma_server, site, tmp_path, minilm_path):
+@pytest.mark.parametrize("records", ["sqlite", "postgresql"])
+def test_replicas_follow_an_ingest_on_another_host(records, chroma_server, site, tmp_path, minilm_path, request):
+    records_url = (request.getfixturevalue("new_postgres_database")() if records == "postgresql"
+                   else f"sqlite:///{tmp_path / 'shared-records.sqlite'}")
     shared = {
         "OPENCITE_CHROMA__URL": chroma_server,
         "OPENCITE_CHROMA__COLLECTION": f"replicas-{uuid.uuid4().hex[:8]}",
-        "OPENCITE_CHROMA__RECORD_MANAGER_URL": f"sqlite:///{tmp_path / 'shared-records.sqlite'}",
+        "OPENCITE_CHROMA__RECORD_MANAGER_URL": records_url,
         "OPENCITE_EMBEDDING__MODEL": minilm_path,
         "OPENCITE_EMBEDDING__DEVICE": "cpu",
         "PYTHONPATH": str(REPO),

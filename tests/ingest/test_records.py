@@ -1,9 +1,11 @@
 """The record manager's batched `update` writes what LangChain's own writes, and the registry's
-batched `put` replaces rows as one-by-one puts did."""
+batched `put` replaces rows as one-by-one puts did — on a SQLite file (the default) and on a real
+PostgreSQL server (the records URL several hosts share)."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 from langchain_classic.indexes import SQLRecordManager
@@ -18,10 +20,18 @@ def _rows(rm) -> set[tuple]:
         return set(conn.execute(text("SELECT key, namespace, group_id FROM upsertion_record")).all())
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_records_url(request, tmp_path):
+    """Makes a records database URL, each call a new, empty database."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("new_postgres_database")
+    return lambda: f"sqlite:///{tmp_path / uuid.uuid4().hex}.sqlite"
+
+
 @pytest.fixture
-def managers(tmp_path):
-    ours = RecordManager("chroma/docs", db_url=f"sqlite:///{tmp_path / 'ours.sqlite'}")
-    theirs = SQLRecordManager("chroma/docs", db_url=f"sqlite:///{tmp_path / 'theirs.sqlite'}")
+def managers(new_records_url):
+    ours = RecordManager("chroma/docs", db_url=new_records_url())
+    theirs = SQLRecordManager("chroma/docs", db_url=new_records_url())
     for rm in (ours, theirs):
         rm.create_schema()
     return ours, theirs
@@ -54,20 +64,22 @@ def test_update_refuses_a_clock_behind_the_run(managers):
     assert ours.list_keys() == []
 
 
-def test_records_database_runs_in_wal_mode(managers):
-    ours, _ = managers
+def test_a_sqlite_records_database_runs_in_wal_mode(tmp_path):
+    ours = RecordManager("chroma/docs", db_url=f"sqlite:///{tmp_path / 'records.sqlite'}")
+    ours.create_schema()
     with ours.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
-def test_registry_put_replaces_rows_in_one_call(tmp_path):
-    registry = Registry(f"sqlite:///{tmp_path / 'r.sqlite'}", "chroma/docs")
+def test_registry_put_replaces_rows_in_one_call(new_records_url):
+    url = new_records_url()
+    registry = Registry(url, "chroma/docs")
     registry.put(SourceRecord("https://a", "https://a", chunks=1), SourceRecord("https://b", "https://b", chunks=2))
     registry.put(SourceRecord("https://b", "https://b", chunks=5, title="new"),
                  SourceRecord("https://c", "https://c", chunks=3),
                  SourceRecord("https://c", "https://c", chunks=4))  # the later of two rows for one URL wins
     rows = {r.url: (r.chunks, r.title) for r in registry.all()}
     assert rows == {"https://a": (1, ""), "https://b": (5, "new"), "https://c": (4, "")}
-    other = Registry(f"sqlite:///{tmp_path / 'r.sqlite'}", "chroma/other")
+    other = Registry(url, "chroma/other")
     other.put(SourceRecord("https://a", "https://a", chunks=9))
     assert registry.get("https://a").chunks == 1  # namespaces stay apart
