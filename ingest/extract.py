@@ -15,6 +15,8 @@ from opencite.ingest.documents import ExtractionError, Fetched, SourceDocument
 from opencite.ingest.html_article import DEFAULT_STRATEGY, html_to_article
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# A document whose root element is a sitemap's (after an XML declaration, comments, a stylesheet)
+SITEMAP_ROOT = re.compile(rb"\s*(<\?.*?\?>\s*|<!--.*?-->\s*)*<(urlset|sitemapindex)\b", re.S)
 MARKDOWN_TYPES = ("text/markdown", "text/x-markdown")
 TEXT_TYPES = ("text/plain",)
 PDF_TYPES = ("application/pdf", "application/x-pdf")
@@ -87,6 +89,9 @@ def extract(fetched: Fetched, *, fetched_at: str, strategy: str = DEFAULT_STRATE
     final_url = fetched.final_url or fetched.url
     if not body.strip():
         raise ExtractionError("empty body: the source has no content")
+    if SITEMAP_ROOT.match(body[:4096]):
+        raise ExtractionError(
+            "this is a sitemap, not an article — list it as `sitemap URL` in the sources file, or pass --sitemap URL")
     if media == "application/json" or media.endswith("+json"):
         raise ExtractionError(f"{media} is data, not an article — give an HTML, text, markdown or PDF source")
     if media in PDF_TYPES or (not media and body.startswith(b"%PDF-")):

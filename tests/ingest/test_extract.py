@@ -112,6 +112,10 @@ def test_pdf_text_is_extracted():
         (b"%PDF-1.4 garbage", "application/pdf", "unreadable PDF"),
         (b"<html><body><div id=app></div><script>render()</script></body></html>", "text/html", "scripts"),
         (b"<html><body><nav>Pricing</nav></body></html>", "text/html", "no article text"),
+        (b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>'
+         b"https://a/</loc></url></urlset>", "application/xml", "sitemap URL"),  # a sitemap given as a page
+        (b'<?xml version="1.0"?>\n<?xml-stylesheet href="s.xsl"?>\n<!-- generator -->\n<sitemapindex>'
+         b"</sitemapindex>", "text/xml", "sitemap URL"),
     ],
 )
 def test_refusals_have_a_one_line_reason(body, content_type, reason):
@@ -185,3 +189,9 @@ def test_hidden_by_style(style, hidden):
     from opencite.ingest.html_article import hidden_by_style
 
     assert hidden_by_style(style) is hidden
+
+
+def test_a_markdown_post_about_sitemaps_is_still_an_article():
+    post = "# Sitemaps\n\nA sitemap looks like this:\n\n```xml\n<urlset>\n  <url><loc>https://a/</loc></url>\n</urlset>\n```\n"
+    doc = extract(fetched(post, "text/markdown"), fetched_at="")
+    assert "<urlset>" in doc.text and doc.title == "Sitemaps"
