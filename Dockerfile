@@ -14,11 +14,12 @@ WORKDIR /opt/opencite
 # CPU torch first, from the PyTorch CPU index: a bare `torch` requirement pulls CUDA wheels (GBs).
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
-# Dependencies before the sources, so code edits do not re-install them.
+# Dependencies before the sources, so code edits do not re-install them. `postgres`: the driver
+# for a records database shared by several hosts (OPENCITE_CHROMA__RECORD_MANAGER_URL).
 COPY pyproject.toml README.md constraints.txt ./
 COPY opencite/__init__.py opencite/__init__.py
 RUN mkdir -p ingest app serving eval && touch ingest/__init__.py app/__init__.py serving/__init__.py eval/__init__.py \
-    && pip install -c constraints.txt ".[cpu]" && pip uninstall -y opencite
+    && pip install -c constraints.txt ".[cpu,postgres]" && pip uninstall -y opencite
 
 COPY opencite ./opencite
 COPY ingest ./ingest
