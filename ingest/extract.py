@@ -15,8 +15,9 @@ from opencite.ingest.documents import ExtractionError, Fetched, SourceDocument
 from opencite.ingest.html_article import DEFAULT_STRATEGY, html_to_article
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-# A document whose root element is a sitemap's (after an XML declaration, comments, a stylesheet)
-SITEMAP_ROOT = re.compile(rb"\s*(<\?.*?\?>\s*|<!--.*?-->\s*)*<(urlset|sitemapindex)\b", re.S)
+# A document whose root element is a sitemap's (after a UTF-8 byte-order mark, an XML declaration,
+# comments, a stylesheet)
+SITEMAP_ROOT = re.compile(rb"(\xef\xbb\xbf)?\s*(<\?.*?\?>\s*|<!--.*?-->\s*)*<(urlset|sitemapindex)\b", re.S)
 MARKDOWN_TYPES = ("text/markdown", "text/x-markdown")
 TEXT_TYPES = ("text/plain",)
 PDF_TYPES = ("application/pdf", "application/x-pdf")

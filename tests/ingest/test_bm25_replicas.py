@@ -1,7 +1,8 @@
 """Past one machine: two reader replicas, each with its own data dir (and so its own BM25 file),
 share one `chroma run` server and a record manager on a shared SQL URL (a SQLite file, and a real
-PostgreSQL server) with an ingest that runs in a third process and data dir. Every replica's BM25 index follows the ingest: a new page, a
-changed page and a pruned page, each found (or gone) through `retrieve(mode="bm25")`."""
+PostgreSQL server) with an ingest that runs in a third process and data dir. Every replica's BM25
+index follows the ingest: a new page, a changed page and a pruned page, each found (or gone)
+through `retrieve(mode="bm25")`."""
 
 from __future__ import annotations
 

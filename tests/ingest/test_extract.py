@@ -116,6 +116,7 @@ def test_pdf_text_is_extracted():
          b"https://a/</loc></url></urlset>", "application/xml", "sitemap URL"),  # a sitemap given as a page
         (b'<?xml version="1.0"?>\n<?xml-stylesheet href="s.xsl"?>\n<!-- generator -->\n<sitemapindex>'
          b"</sitemapindex>", "text/xml", "sitemap URL"),
+        (b'\xef\xbb\xbf<?xml version="1.0" encoding="UTF-8"?><urlset></urlset>', "text/xml", "sitemap URL"),  # BOM
     ],
 )
 def test_refusals_have_a_one_line_reason(body, content_type, reason):
