@@ -16,18 +16,28 @@ of its own (a rollback journal fsyncs several times per commit, ~25 ms each on a
 commits per stored group). A process killed at any point loses no committed transaction; only a
 power cut can roll back the last few, which leaves Chroma ids without records — the strays that
 `pages.reconcile` removes at the start of every run.
+
+Two changes keep a write cheap as the records grow (a group of 256 keys written and its pages'
+keys listed: 85 ms at 300k records before, 24 ms after). LangChain's schema indexes the primary
+key, the key and (key, namespace) twice each: `create_schema` drops the three copies, and every
+query LangChain or opencite runs is still answered by an index. The primary key was a random
+uuid4, so each new row landed on a random page of the largest index; a uuid7 starts with the
+time, so new rows append to it.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from functools import cached_property
 
 from langchain_classic.indexes import SQLRecordManager
 from sqlalchemy import MetaData, Table, event, select
+from uuid_utils import uuid7
 
 TABLE = "upsertion_record"  # LangChain's table name (also read directly by `pages.chunk_counts`)
+# Copies of another index in LangChain's schema: of the primary key, of the unique (key, namespace)
+# (twice: on key alone, and the same pair again).
+REDUNDANT_INDEXES = ("ix_upsertion_record_uuid", "ix_upsertion_record_key", "ix_key_namespace")
 
 
 class RecordManager(SQLRecordManager):
@@ -35,6 +45,12 @@ class RecordManager(SQLRecordManager):
         super().__init__(namespace, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_wal)
+
+    def create_schema(self) -> None:
+        super().create_schema()
+        with self.engine.begin() as conn:  # also for databases made before the indexes were dropped
+            for name in REDUNDANT_INDEXES:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
     @cached_property
     def _table(self) -> Table:
@@ -70,7 +86,7 @@ class RecordManager(SQLRecordManager):
         # One row per key: a key twice in one statement would be upserted twice (PostgreSQL refuses).
         rows = {key: group for key, group in zip(keys, group_ids)}
         with self.engine.begin() as conn:
-            conn.execute(stmt, [{"uuid": str(uuid.uuid4()), "key": key, "namespace": self.namespace,
+            conn.execute(stmt, [{"uuid": str(uuid7()), "key": key, "namespace": self.namespace,
                                  "group_id": group, "updated_at": update_time} for key, group in rows.items()])
 
     def list_keys(

@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 from langchain_classic.indexes import SQLRecordManager
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
-from opencite.ingest.records import RecordManager
+from opencite.ingest.records import REDUNDANT_INDEXES, TABLE, RecordManager
 from opencite.ingest.registry import Registry, SourceRecord
 
 
@@ -62,6 +62,46 @@ def test_update_refuses_a_clock_behind_the_run(managers):
     with pytest.raises(AssertionError, match="Time sync"):
         ours.update(["a"], time_at_least=ours.get_time() + 3600)
     assert ours.list_keys() == []
+
+
+def test_create_schema_drops_langchains_duplicate_indexes_and_keeps_the_rows(new_records_url):
+    url = new_records_url()
+    theirs = SQLRecordManager("chroma/docs", db_url=url)  # a database made before the indexes went
+    theirs.create_schema()
+    theirs.update(["a", "b"], group_ids=["p", "p"])
+    assert set(REDUNDANT_INDEXES) <= {ix["name"] for ix in inspect(theirs.engine).get_indexes(TABLE)}
+
+    ours = RecordManager("chroma/docs", db_url=url)
+    ours.create_schema()
+    ours.create_schema()  # every writer's open_index asks again
+    left = {ix["name"] for ix in inspect(ours.engine).get_indexes(TABLE)}
+    assert not left & set(REDUNDANT_INDEXES)
+    assert {"ix_upsertion_record_group_id", "ix_upsertion_record_updated_at"} <= left
+    assert [u["column_names"] for u in inspect(ours.engine).get_unique_constraints(TABLE)] == [["key", "namespace"]]
+    assert ours.exists(["a", "b", "c"]) == [True, True, False]
+    ours.update(["a"], group_ids=["q"])  # the upsert still finds its conflict target
+    assert ours.list_keys(group_ids=["q"]) == ["a"] and ours.list_keys(group_ids=["p"]) == ["b"]
+
+
+def test_a_sqlite_records_database_answers_key_lookups_from_an_index(tmp_path):
+    ours = RecordManager("chroma/docs", db_url=f"sqlite:///{tmp_path / 'records.sqlite'}")
+    ours.create_schema()
+    with ours.engine.connect() as conn:
+        plan = " ".join(row[-1] for row in conn.execute(text(
+            f"EXPLAIN QUERY PLAN SELECT key FROM {TABLE} WHERE key IN ('a', 'b') AND namespace = 'chroma/docs'")))
+    assert "INDEX" in plan and "SCAN" not in plan, plan
+
+
+def test_new_records_get_primary_keys_that_grow_with_time(managers):
+    """New rows append to the primary-key index instead of landing on a random page of it."""
+    ours, _ = managers
+    ours.update(["a", "b"], group_ids=["p", "p"])
+    time.sleep(0.01)
+    ours.update(["c"], group_ids=["p"])
+    with ours.engine.connect() as conn:
+        uuids = dict(conn.execute(text(f"SELECT key, uuid FROM {TABLE}")).all())
+    assert max(uuids["a"], uuids["b"]) < uuids["c"]
+    assert all(uuid.UUID(u).version == 7 for u in uuids.values())
 
 
 def test_a_sqlite_records_database_runs_in_wal_mode(tmp_path):
