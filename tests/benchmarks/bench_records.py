@@ -29,8 +29,9 @@ GROUP = 256
 
 
 def fill(manager, records: int, every: int) -> tuple[float, list[float]]:
+    """Total seconds, and the mean seconds per group over each whole stretch of `every` groups."""
     manager.create_schema()
-    stretches, times = [], []
+    times = []
     for g in range(records // GROUP):
         keys = [hashlib.sha256(f"{g}-{i}".encode()).hexdigest() for i in range(GROUP)]
         groups = [f"https://bench.example/post/{(g * GROUP + i) // 10}" for i in range(GROUP)]
@@ -38,10 +39,7 @@ def fill(manager, records: int, every: int) -> tuple[float, list[float]]:
         manager.update(keys, group_ids=groups)
         manager.list_keys(group_ids=sorted(set(groups)))
         times.append(time.perf_counter() - t)
-        if len(times) == every:
-            stretches.append(sum(times) / every)
-            times = []
-    return sum(stretches) * every + sum(times), stretches
+    return sum(times), [sum(times[i:i + every]) / every for i in range(0, len(times) - every + 1, every)]
 
 
 def main() -> None:
