@@ -17,11 +17,13 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 # Dependencies before the sources, so code edits do not re-install them. `postgres`: the driver
 # for a records database shared by several hosts (OPENCITE_CHROMA__RECORD_MANAGER_URL).
 COPY pyproject.toml README.md constraints.txt ./
-COPY opencite/__init__.py opencite/__init__.py
-RUN mkdir -p ingest app serving eval && touch ingest/__init__.py app/__init__.py serving/__init__.py eval/__init__.py \
+# Every package pyproject lists must exist for this install: empty ones stand in until the sources come.
+RUN for pkg in opencite opencite/cli store ingest serving eval app app/rag app/citations app/api app/ui; do \
+        mkdir -p "$pkg" && touch "$pkg/__init__.py"; done \
     && pip install -c constraints.txt ".[cpu,postgres]" && pip uninstall -y opencite
 
 COPY opencite ./opencite
+COPY store ./store
 COPY ingest ./ingest
 COPY app ./app
 COPY serving ./serving

@@ -22,8 +22,8 @@ import pytrec_eval
 from rich.progress import Progress
 
 from opencite.eval.metrics import Qrels, Run, top
-from opencite.ingest.embeddings import resolve_embedder
-from opencite.ingest.index import OpenIndex, open_index
+from opencite.store.embeddings import resolve_embedder
+from opencite.store.index import OpenIndex, open_index
 from opencite.settings import Settings
 
 Retriever = Callable[[dict[str, str]], Run]
@@ -130,7 +130,7 @@ def dense_retriever(index: OpenIndex, depth: int = DEPTH) -> Retriever:
 
 def bm25_retriever(index: OpenIndex, settings: Settings, depth: int = DEPTH) -> Retriever:
     """The app's BM25 index over the same collection (built from Chroma on first use)."""
-    from opencite.app.retrieval import bm25_index
+    from opencite.app.rag.retrieval import bm25_index
 
     def retrieve(queries: dict[str, str]) -> Run:
         bm = bm25_index(index, settings)
@@ -141,7 +141,7 @@ def bm25_retriever(index: OpenIndex, settings: Settings, depth: int = DEPTH) -> 
 
 def hybrid_retriever(index: OpenIndex, settings: Settings, depth: int = DEPTH) -> Retriever:
     """Dense and BM25 lists `depth` deep, fused as the app fuses them (settings.retrieval)."""
-    from opencite.app.fusion import fuse
+    from opencite.app.rag.fusion import fuse
 
     def retrieve(queries: dict[str, str]) -> Run:
         cfg = settings.retrieval

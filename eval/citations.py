@@ -18,7 +18,7 @@ from rich.progress import track
 
 from opencite.eval import metrics as M
 from opencite.eval.questions import QuestionsError, load_questions, normalize_url
-from opencite.ingest.embeddings import resolve_embedder
+from opencite.store.embeddings import resolve_embedder
 from opencite.settings import Settings
 
 
@@ -35,7 +35,7 @@ def load_answers(path: Path) -> dict[str, str]:
 
 def run_citations(settings: Settings, path: Path, *, out: Path | None = None, base_url: str | None = None,
                   chain=None, show_progress: bool = True) -> dict:
-    from opencite.app.chain import RagAnswer, RagChain
+    from opencite.app.rag.chain import RagAnswer, RagChain
     from opencite.eval.run import RetrievalOnly, open_before_threads
 
     questions = load_questions(path, base_url)  # ids, questions and sources checked with file and line

@@ -1,6 +1,6 @@
 """Feedback from the web chat (👍/👎, optional note) turned into an eval questions file.
 
-The chat appends one line per vote to `<data_dir>/runtime/feedback.jsonl` (`app/ui_render.save_feedback`);
+The chat appends one line per vote to `<data_dir>/runtime/feedback.jsonl` (`app/ui/render.save_feedback`);
 a later line for the same answer (a changed vote, a note added to a 👎) supersedes the earlier one.
 Each answer becomes one question for `opencite eval run`:
 

@@ -93,7 +93,7 @@ def judge_endpoint(settings: Settings) -> JudgeEndpoint:
                 raise ValueError(f"the judge at {cfg.judge_base_url} lists no model ({found.message}). "
                                  "Fix: set OPENCITE_EVAL__JUDGE_MODEL.")
         return JudgeEndpoint(cfg.judge_base_url.rstrip("/"), key, model)
-    from opencite.app.llm import resolve_endpoint
+    from opencite.app.rag.llm import resolve_endpoint
 
     ep = resolve_endpoint(settings)
     return JudgeEndpoint(ep.base_url, ep.api_key, cfg.judge_model or ep.model)

@@ -16,7 +16,7 @@ import pytrec_eval
 
 # Phrases by which an answer says the pages do not cover the question (the judge decides too;
 # this needs no LLM, so it is always reported). Attribution skips such sentences with the same list.
-from opencite.app.attribution import ABSTAIN  # noqa: F401
+from opencite.app.citations.attribution import ABSTAIN  # noqa: F401
 
 Run = dict[str, dict[str, float]]  # query id -> doc id -> score (higher is better)
 Qrels = dict[str, dict[str, int]]  # query id -> doc id -> relevance grade

@@ -21,7 +21,7 @@ from opencite.eval import metrics as M
 from opencite.eval.judge import Judge, judge_endpoint
 from opencite.eval.questions import Question, load_questions, normalize_url
 from opencite.eval.report import write_report
-from opencite.ingest.embeddings import resolve_embedder
+from opencite.store.embeddings import resolve_embedder
 from opencite.settings import Settings
 
 RESULTS = "results.jsonl"
@@ -38,8 +38,8 @@ class RunConfigError(ValueError):
 def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = None, k: int | None = None,
              concurrency: int | None = None, retrieval_mode: str | None = None, base_url: str | None = None,
              judge: bool = True, retrieval_only: bool = False, chain=None, show_progress: bool = True) -> dict:
-    from opencite.app.chain import RagChain
-    from opencite.app.retrieval import MODES
+    from opencite.app.rag.chain import RagChain
+    from opencite.app.rag.retrieval import MODES
 
     questions = load_questions(questions_path, base_url)
     k = k or settings.retrieval.k
@@ -94,9 +94,9 @@ class RetrievalOnly:
         self.endpoint = None
 
     def invoke(self, messages: list[dict], k: int, retrieval_mode: str):
-        from opencite.app.chain import RagAnswer
-        from opencite.app.chain_run import numbered_sources
-        from opencite.app.retrieval import retrieve
+        from opencite.app.rag.chain import RagAnswer
+        from opencite.app.rag.chain_run import numbered_sources
+        from opencite.app.rag.retrieval import retrieve
 
         question = messages[-1]["content"]
         t0 = time.perf_counter()

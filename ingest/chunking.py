@@ -17,7 +17,7 @@ from functools import lru_cache
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
-from opencite.ingest import constants as C
+from opencite.store import constants as C
 from opencite.ingest.documents import SourceDocument
 from opencite.settings import ChunkingSettings
 

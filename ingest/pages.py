@@ -18,10 +18,10 @@ from langchain_core.documents import Document
 from langchain_core.indexing import index as lc_index
 from sqlalchemy import text
 
-from opencite.ingest import constants as C
+from opencite.store import constants as C
 from opencite.ingest.chunking import chunk_id
-from opencite.ingest.index import OpenIndex
-from opencite.ingest.registry import Registry
+from opencite.store.index import OpenIndex
+from opencite.store.registry import Registry
 
 PageListener = Callable[[str, list[Document]], None]
 _listeners: list[PageListener] = []

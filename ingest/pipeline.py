@@ -22,10 +22,10 @@ from opencite.ingest.discover import SourceListError, discover
 from opencite.ingest.documents import ExtractionError, Fetched, Outcome, SourceDocument
 from opencite.ingest.extract import extract
 from opencite.ingest.fetch import STOPPED, fetch_many, open_fetcher
-from opencite.ingest.bm25_keep import BM25Keeper
-from opencite.ingest.index import OpenIndex, open_index
+from opencite.store.bm25_keep import BM25Keeper
+from opencite.store.index import OpenIndex, open_index
 from opencite.ingest.pages import PageListener, delete_page, index_chunks, notify_page_changed, reconcile
-from opencite.ingest.registry import Registry, SourceRecord
+from opencite.store.registry import Registry, SourceRecord
 from opencite.ingest.report import IngestReport, SourceReport
 from opencite.settings import Settings
 

@@ -24,7 +24,7 @@ from opencite.ingest.pipeline import Progress, SourceSet, run_ingest
 from opencite.settings import Settings
 
 if TYPE_CHECKING:
-    from opencite.ingest.kb import KnowledgeBase
+    from opencite.store.kb import KnowledgeBase
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$", re.I)
 _UNIT = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, None: 1}
@@ -113,7 +113,7 @@ class StopFlag:
 def sync_once(settings: Settings, sources_file: Path, *, prune: bool = True, stop: Callable[[], bool] = lambda: False,
               progress: Progress | None = None) -> RunRecord:
     """One run: never raises for bad input or set-up (the record says what went wrong)."""
-    from opencite.ingest.cli import clear_errors
+    from opencite.cli.ingest import clear_errors
 
     record = RunRecord(started=_now())
     if not Path(sources_file).is_file():
@@ -166,7 +166,7 @@ def effective_schedule(settings: Settings, kb: KnowledgeBase, every: str | None 
 def scheduled_targets(settings: Settings, on_error: Callable[[str], None]) -> list[SyncTarget]:
     """Every KB that has a schedule (its own, else the settings'), read now. A KB whose record
     cannot be read is reported through `on_error` and left out; the others are kept."""
-    from opencite.ingest import kb as kbs
+    from opencite.store import kb as kbs
 
     targets = []
     for name in kbs.kb_names(settings):

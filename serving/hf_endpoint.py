@@ -147,7 +147,7 @@ def deploy(settings: Settings, timeout: float | None = None):
 def deploy_from_settings(settings: Settings, dry_run: bool, timeout: float | None, console: Console) -> None:
     import typer
 
-    from opencite.cli_errors import fail
+    from opencite.cli.errors import fail
 
     preset = get_preset(settings.serve.preset)
     try:

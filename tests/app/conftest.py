@@ -8,8 +8,8 @@ import pytest
 from pydantic import SecretStr
 from langchain_core.documents import Document
 
-from opencite.ingest import constants as C
-from opencite.ingest.index import open_index
+from opencite.store import constants as C
+from opencite.store.index import open_index
 
 PAGES = [
     ("https://blog.example/paris", "Paris facts",

@@ -66,7 +66,7 @@ def test_configured_llm_and_filled_index_open_the_chat(settings_env, scripted_ll
 
 def test_empty_index_is_ingested_from_the_sources_file_then_the_chat_opens(settings_env, scripted_llm,
                                                                           site, tmp_path):
-    from opencite.ingest.index import open_index
+    from opencite.store.index import open_index
     from tests.ingest.pages import blog
 
     urls = [site.put(path, html) for path, html in blog(3).items()]

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from opencite.app.answer_types import DoneEvent, RagAnswer, Source, SourcesEvent, TokenEvent
+from opencite.app.answer import DoneEvent, RagAnswer, Source, SourcesEvent, TokenEvent
 
 KB_NAMES = ["default", "docs", "blog"]
 CLIENTS = 16
@@ -86,8 +86,8 @@ class InstantChainDouble:
 def build_apps(root: Path) -> dict:
     """{"one": 1-KB app without keys, "control": another one like it, "three": 3-KB app with 3
     scoped keys}, all over `InstantChainDouble`."""
-    from opencite.app.api import create_app
-    from opencite.ingest import kb
+    from opencite.app.api.server import create_app
+    from opencite.store import kb
     from opencite.settings import Settings
 
     three = Settings(data_dir=root / "three-kbs", api={"api_key": None, "keys_file": write_keys(root / "three-kbs")})
@@ -117,7 +117,7 @@ async def one_round(http, models, offset: int) -> list[float]:
 async def measure_path(root: Path, rounds: int) -> dict:
     import httpx
 
-    from opencite.app.api_keys import OPEN_ACCESS, load_keyring
+    from opencite.app.api.keys import OPEN_ACCESS, load_keyring
 
     apps = build_apps(root)
     models = {"one": lambda i: ("opencite-rag", "x"), "control": lambda i: ("opencite-rag", "x"), "three": kb_model}

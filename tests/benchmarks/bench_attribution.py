@@ -52,11 +52,11 @@ def main() -> None:
 
 
 def run(args, base: str) -> None:
-    from opencite.app.attribution import attribute
-    from opencite.app.chain import RagChain
-    from opencite.app.sentences import split_sentences
-    from opencite.app.support import EmbeddingLexicalScorer
-    from opencite.app.tokens import count_messages
+    from opencite.app.citations.attribution import attribute
+    from opencite.app.rag.chain import RagChain
+    from opencite.app.citations.sentences import split_sentences
+    from opencite.app.citations.support import EmbeddingLexicalScorer
+    from opencite.app.rag.tokens import count_messages
     from opencite.eval.questions import load_questions, normalize_url
     from opencite.settings import Settings
 
@@ -118,7 +118,7 @@ def run(args, base: str) -> None:
     # answer; "warmed": the chain's warm steps (splitting the sources, embedding their sentences,
     # then each answer sentence as it ends) ran while the LLM wrote, so the added latency is
     # attribution after them.
-    from opencite.app import attribution as attribution_module
+    from opencite.app.citations import attribution as attribution_module
 
     cold, warm_s, added, words = [], [], [], []
     for q, sources, gold in cases:
@@ -151,7 +151,7 @@ def run(args, base: str) -> None:
 
 
 def _score(name, items, scorer, cfg, altered_at, attribute) -> dict:
-    from opencite.app.sentences import split_sentences
+    from opencite.app.citations.sentences import split_sentences
 
     cited = to_gold = sentences_n = recall_hits = 0
     base_cited = base_gold = base_recall = 0
@@ -239,7 +239,7 @@ def _alter_one(sentences: list[str], rng: random.Random) -> tuple[int, str | Non
 
 
 def _long_answer(reference: str, sources, words: int) -> str:
-    from opencite.app.sentences import split_sentences
+    from opencite.app.citations.sentences import split_sentences
 
     parts = [reference]
     for s in sources:

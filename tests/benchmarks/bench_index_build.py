@@ -37,10 +37,10 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from opencite.ingest import constants as C  # noqa: E402
 from opencite.ingest.chunking import chunk_id  # noqa: E402
-from opencite.ingest.index import open_index  # noqa: E402
+from opencite.store.index import open_index  # noqa: E402
 from opencite.ingest.pages import index_chunks, link_neighbours  # noqa: E402
 from opencite.ingest.pipeline import GROUP_CHUNKS, registry_for  # noqa: E402
-from opencite.ingest.registry import SourceRecord  # noqa: E402
+from opencite.store.registry import SourceRecord  # noqa: E402
 from opencite.settings import Settings  # noqa: E402
 
 DIM = 384

@@ -51,7 +51,7 @@ def minilm() -> str:
 
 
 def precision_in_use() -> str:
-    from opencite.ingest.embeddings import resolve_embedder
+    from opencite.store.embeddings import resolve_embedder
     from opencite.settings import EmbeddingSettings
 
     return resolve_embedder(EmbeddingSettings(device="cpu")).precision
@@ -72,7 +72,7 @@ def chrome_share(texts_by_source: list[tuple[str, str]], corpus: Path) -> tuple[
 
 
 def run_ours(urls: list[str], data: Path) -> dict:
-    from opencite.ingest.index import open_index
+    from opencite.store.index import open_index
     from opencite.ingest.pipeline import SourceSet, run_ingest
     from opencite.settings import Settings
 
@@ -104,8 +104,8 @@ def run_notebook(urls: list[str], data: Path) -> dict:
 
 def embed_alone(data: Path, sample: int) -> dict:
     """Seconds to embed the same stored chunks with float32 torch and with `auto`'s precision."""
-    from opencite.ingest.embeddings import load_embeddings
-    from opencite.ingest.index import open_index
+    from opencite.store.embeddings import load_embeddings
+    from opencite.store.index import open_index
     from opencite.settings import Settings
 
     settings = Settings(data_dir=data, embedding={"model": minilm(), "device": "cpu"})

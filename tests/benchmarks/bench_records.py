@@ -23,7 +23,7 @@ from pathlib import Path
 
 from langchain_classic.indexes import SQLRecordManager
 
-from opencite.ingest.records import RecordManager
+from opencite.store.records import RecordManager
 
 GROUP = 256
 

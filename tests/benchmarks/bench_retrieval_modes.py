@@ -63,7 +63,7 @@ def blog_sets(args, modes, sets) -> dict:
     out = {}
     with ingested_blog(args.corpus, args.port, args.data, args.model, "opencite-bench-modes-") as (base, data):
         from opencite.eval.run import run_eval
-        from opencite.ingest.index import open_index
+        from opencite.store.index import open_index
         from opencite.settings import Settings
 
         settings = Settings()

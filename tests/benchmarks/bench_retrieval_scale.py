@@ -2,7 +2,7 @@
 
 For each size N it fills a fresh embedded Chroma collection with N random unit vectors
 (384 dims, MiniLM's) and N synthetic chunk texts (Zipf-distributed pseudo-words, ~60 words),
-builds the BM25 index beside it (tantivy), then times `opencite.app.retrieval.retrieve()` — the real
+builds the BM25 index beside it (tantivy), then times `opencite.app.rag.retrieval.retrieve()` — the real
 path: MiniLM embeds the query, Chroma's HNSW searches, tantivy scores, fusion, documents come
 back from Chroma — for each mode over a set of queries, printing p50/p95 per mode, the
 curve, the process's peak RSS, the index sizes on disk, the build times and the slowest of five
@@ -35,10 +35,10 @@ from langchain_core.embeddings import Embeddings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from opencite.app.retrieval import bm25_index, retrieve  # noqa: E402
+from opencite.app.rag.retrieval import bm25_index, retrieve  # noqa: E402
 from opencite.ingest import constants as C  # noqa: E402
-from opencite.ingest.bm25 import BM25Index, Chunk, bm25_path  # noqa: E402
-from opencite.ingest.index import open_index  # noqa: E402
+from opencite.store.bm25 import BM25Index, Chunk, bm25_path  # noqa: E402
+from opencite.store.index import open_index  # noqa: E402
 from opencite.settings import Settings  # noqa: E402
 
 DIM = 384

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytrec_eval
 
-from opencite.app.fusion import fuse
-from opencite.ingest.bm25 import BM25Index, Chunk
-from opencite.ingest.embeddings import load_embeddings
+from opencite.app.rag.fusion import fuse
+from opencite.store.bm25 import BM25Index, Chunk
+from opencite.store.embeddings import load_embeddings
 from opencite.settings import EmbeddingSettings
 
 

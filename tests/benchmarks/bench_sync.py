@@ -129,7 +129,7 @@ class Daemon:
 
 
 def snapshot(data: Path) -> dict:
-    from opencite.ingest.index import open_index
+    from opencite.store.index import open_index
     from opencite.settings import Settings
 
     settings = Settings(data_dir=data, embedding={"model": minilm(), "device": "cpu"})

@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from opencite.app.retrieval import retrieve
-from opencite.app.sentences import Sentence, split_sentences
+from opencite.app.rag.retrieval import retrieve
+from opencite.app.citations.sentences import Sentence, split_sentences
 from opencite.eval import metrics as M
 from opencite.eval.questions import normalize_url
-from opencite.ingest import constants as C
+from opencite.store import constants as C
 
 # A markdown link to a post of the Hugging Face blog: [text](https://huggingface.co/blog/<slug>...)
 BLOG_LINK = re.compile(r"\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/blog/"

@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
-from opencite.app.chain import RagChain
-from opencite.app.ui_render import answer_record, save_feedback
+from opencite.app.rag.chain import RagChain
+from opencite.app.ui.render import answer_record, save_feedback
 from opencite.cli import app
 from opencite.eval.feedback import read_feedback
 from opencite.eval.run import run_eval

@@ -39,8 +39,8 @@ def main() -> None:
     point, n, args = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     from langchain_chroma import Chroma
     from opencite.ingest import pipeline
-    from opencite.ingest.records import RecordManager
-    from opencite.ingest.registry import Registry
+    from opencite.store.records import RecordManager
+    from opencite.store.registry import Registry
 
     pipeline.GROUP_CHUNKS = 1  # one page per store step: more steps to be killed between
     if point == "hold":

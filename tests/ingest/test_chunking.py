@@ -1,7 +1,7 @@
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from opencite.ingest import constants as C
+from opencite.store import constants as C
 from opencite.ingest.chunking import Chunker, chunk_id, merge_blocks, split_sections, token_counter
 from opencite.ingest.documents import SourceDocument
 from opencite.settings import ChunkingSettings

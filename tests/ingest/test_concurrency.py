@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opencite.ingest import constants as C
-from opencite.ingest.index import open_index
+from opencite.store import constants as C
+from opencite.store.index import open_index
 from tests.ingest.pages import blog
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from opencite.ingest.documents import Outcome
-from opencite.ingest.index import open_index
+from opencite.store.index import open_index
 from opencite.ingest.pipeline import SourceSet, registry_for, run_ingest
 from tests.ingest.pages import article
 

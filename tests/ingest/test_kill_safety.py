@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from opencite.ingest import constants as C
-from opencite.ingest.index import open_index
+from opencite.store import constants as C
+from opencite.store.index import open_index
 from opencite.ingest.pipeline import SourceSet, registry_for, run_ingest
 from tests.ingest.pages import article, blog
 

@@ -1,8 +1,8 @@
 import pytest
 
-from opencite.ingest import constants as C
+from opencite.store import constants as C
 from opencite.ingest.documents import Outcome
-from opencite.ingest.index import open_index
+from opencite.store.index import open_index
 from opencite.ingest.pages import add_page_listener, remove_page_listener
 from opencite.ingest.pipeline import SourceSet, registry_for, run_ingest
 from tests.ingest.pages import article, blog
@@ -88,7 +88,7 @@ def test_content_hash_skips_unchanged_local_files(settings, tmp_path):
 
 def test_a_group_of_pages_is_embedded_in_one_call(settings, tmp_path, monkeypatch):
     """sentence-transformers sorts one call's texts by length: one call per group, less padding."""
-    from opencite.ingest.embeddings import PrecisionHuggingFaceEmbeddings
+    from opencite.store.embeddings import PrecisionHuggingFaceEmbeddings
 
     calls: list[int] = []
     original = PrecisionHuggingFaceEmbeddings.embed_documents

@@ -43,7 +43,7 @@ def test_runs_within_one_second_each_keep_their_report(tmp_path):
 
 
 def _snapshot(settings) -> dict:
-    from opencite.ingest.index import open_index
+    from opencite.store.index import open_index
 
     got = open_index(settings).collection.get(include=["documents"])
     return dict(zip(got["ids"], got["documents"]))
@@ -92,7 +92,7 @@ def test_one_loop_runs_each_kb_on_its_own_schedule_one_at_a_time(settings):
     each keeps its own reports, runs never overlap, a KB added or removed meanwhile is followed."""
     import threading
 
-    from opencite.ingest import kb
+    from opencite.store import kb
     from opencite.ingest.sync import Schedule, StopFlag, SyncTarget, sync_forever
 
     def target(name: str, every: float) -> SyncTarget:
@@ -130,7 +130,7 @@ def test_one_loop_runs_each_kb_on_its_own_schedule_one_at_a_time(settings):
 
 
 def test_scheduled_targets_are_the_kbs_with_a_schedule(settings):
-    from opencite.ingest import kb
+    from opencite.store import kb
     from opencite.ingest.sync import Schedule, scheduled_targets
 
     kb.create(settings, "docs", every="1h")

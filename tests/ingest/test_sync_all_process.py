@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from opencite.cli import app
-from opencite.ingest import kb
-from opencite.ingest.index import open_index
+from opencite.store import kb
+from opencite.store.index import open_index
 from opencite.ingest.sync import reports_dir
 from opencite.settings import get_settings
 from tests.ingest.test_sync_process import SyncProcess, publish_sitemap, write_post

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from opencite.ingest.index import open_index
+from opencite.store.index import open_index
 from opencite.ingest.pipeline import SourceSet, run_ingest
 from opencite.settings import Settings
 from tests.ingest.pages import article

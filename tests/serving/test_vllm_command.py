@@ -123,7 +123,7 @@ def test_unknown_preset_is_a_clear_error(tmp_path):
 
 
 def test_command_line_options_keep_preset_values_for_untouched_settings():
-    from opencite.serving.cli import with_overrides
+    from opencite.cli.serve import with_overrides
 
     s = with_overrides(Settings(serve={"api_key": "k"}), engine="vllm", preset="qwen2.5-7b-instruct", port=9001)
     args = parse(vllm_command(s))

@@ -1,0 +1,3 @@
+from opencite.cli.main import main
+
+main()

@@ -1,0 +1,210 @@
+"""The embedder: sentence-transformers through langchain-huggingface."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_huggingface import HuggingFaceEmbeddings
+from pydantic import PrivateAttr
+
+from opencite.store.onnx_embedder import OnnxEncoder, default_cache_dir, int8_model_path
+from opencite.settings import EmbeddingSettings
+
+
+BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
+
+
+class EmbeddingModelError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class EmbedderChoice:
+    """What the embedding settings' `auto` values mean on this machine."""
+
+    model: str
+    device: str
+    precision: str  # float32 | bfloat16 | onnx-int8
+    query_instruction: str
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU flags the kernel reports; none where they can't be read."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return flags
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """AMX or AVX512-BF16 units. Without them bf16 is emulated and slower than float32."""
+    return bool(cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_embedder(cfg: EmbeddingSettings) -> EmbedderChoice:
+    device = resolve_device(cfg.device)
+    model = cfg.model or (cfg.cpu_model if device == "cpu" else cfg.gpu_model)
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "float32"
+        if device == "cpu" and cpu_has_native_bf16():
+            precision = "bfloat16"
+    if precision == "onnx-int8" and device != "cpu":
+        raise EmbeddingModelError(
+            f"OPENCITE_EMBEDDING__PRECISION=onnx-int8 runs on the CPU only, but the device is {device!r}. "
+            "Fix: set OPENCITE_EMBEDDING__DEVICE=cpu, or another precision (float32, bfloat16, auto)."
+        )
+    instruction = cfg.query_instruction
+    if instruction is None:
+        name = model.lower()
+        instruction = BGE_QUERY_INSTRUCTION if "bge-" in name and "-en" in name else ""
+    return EmbedderChoice(model, device, precision, instruction)
+
+
+class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
+    """HuggingFaceEmbeddings whose encode runs under torch autocast, or through the int8 ONNX
+    graph (`store/onnx_embedder.py`), when `precision` asks for it.
+
+    Autocast, rather than casting the weights, keeps the numerically touchy ops (layer norm,
+    softmax, mean pooling, normalisation) in float32, so bf16 vectors stay within cosine 0.9999
+    of the float32 ones; the weights stay float32 too. The SentenceTransformer (`_client`) stays
+    loaded under onnx-int8 too: its tokenizer, limits and dimension serve the chunker and index."""
+
+    precision: str = "float32"
+    onnx_cache: str | None = None
+    _onnx: OnnxEncoder | None = PrivateAttr(default=None)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)  # loads the SentenceTransformer into _client
+        if self.precision == "onnx-int8":
+            import torch
+
+            cache = Path(self.onnx_cache) if self.onnx_cache else default_cache_dir()
+            path = int8_model_path(self._client, self.model_name, cache)
+            self._onnx = OnnxEncoder(self._client, path, threads=torch.get_num_threads())
+
+    def _embed(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
+        # A blank text is only the special tokens: its mean-pooled vector comes from two positions,
+        # so reduced-precision noise does not average out (int8 moved it to cosine 0.976 with VNNI
+        # kernels, against 0.99+ for real text). It carries no content either, so every precision
+        # path gives it the float32 model's own vector.
+        blank = set() if encode_kwargs.get("prompt") else {i for i, t in enumerate(texts) if not t.strip()}
+        if blank and self.precision != "float32":
+            filled = iter(self._embed_at_precision([t for i, t in enumerate(texts) if i not in blank], encode_kwargs))
+            reference = iter(super()._embed([texts[i] for i in sorted(blank)], encode_kwargs))
+            return [next(reference) if i in blank else next(filled) for i in range(len(texts))]
+        return self._embed_at_precision(texts, encode_kwargs)
+
+    def _embed_at_precision(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
+        if not texts:
+            return []
+        if self._onnx is not None:
+            texts = [x.replace("\n", " ") for x in texts]  # as HuggingFaceEmbeddings does
+            return self._onnx.encode(texts, encode_kwargs.get("batch_size", 32),
+                                     encode_kwargs.get("normalize_embeddings", False),
+                                     encode_kwargs.get("prompt")).tolist()
+        if self.precision == "float32":
+            return super()._embed(texts, encode_kwargs)
+        import torch
+
+        device_type = str(self._client.device).split(":")[0]
+        with torch.autocast(device_type, dtype=getattr(torch, self.precision)):
+            return super()._embed(texts, encode_kwargs)
+
+
+def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
+    """Load the configured model; the query instruction (bge's) applies to queries only."""
+    choice = resolve_embedder(cfg)
+    return _load(
+        choice.model,
+        choice.device,
+        choice.precision,
+        cfg.batch_size,
+        cfg.normalize,
+        choice.query_instruction,
+        str(cfg.cache_folder) if cfg.cache_folder else None,
+        str(cfg.onnx_cache) if cfg.onnx_cache else None,
+    )
+
+
+@lru_cache(maxsize=4)
+def _load(model: str, device: str, precision: str, batch_size: int, normalize: bool, instruction: str,
+          cache: str | None, onnx_cache: str | None):
+    encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
+    query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
+    try:
+        return PrecisionHuggingFaceEmbeddings(
+            model_name=model,
+            cache_folder=cache,
+            model_kwargs={"device": device},
+            encode_kwargs=encode,
+            query_encode_kwargs=query_encode,
+            precision=precision,
+            onnx_cache=onnx_cache,
+        )
+    except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
+        raise EmbeddingModelError(
+            f"Could not load the embedding model {model!r} on {device}: {exc}\n"
+            "Fix: set OPENCITE_EMBEDDING__MODEL to a local sentence-transformers folder, or make the "
+            "Hugging Face Hub reachable (HF_ENDPOINT / HF_HOME), or set HF_HUB_OFFLINE=1 when the "
+            "model is already in the cache."
+        ) from exc
+
+
+def embedding_dimension(embeddings: HuggingFaceEmbeddings | LazyEmbeddings) -> int:
+    client = embeddings._client  # the SentenceTransformer
+    get_dim = getattr(client, "get_embedding_dimension", None) or client.get_sentence_embedding_dimension
+    return int(get_dim())
+
+
+class LazyEmbeddings(Embeddings):
+    """The configured embedder, loaded on first use.
+
+    An ingest over unchanged sources or a reader that only lists the index never embeds, so it
+    should not pay the model load (seconds on CPU). Attribute access (e.g. `_client` for the
+    tokenizer, `query_encode_kwargs`) loads it too."""
+
+    def __init__(self, cfg: EmbeddingSettings):
+        self._cfg = cfg
+        self._loaded: HuggingFaceEmbeddings | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> HuggingFaceEmbeddings:
+        with self._lock:  # two threads asking at once must not load two models
+            if self._loaded is None:
+                self._loaded = load_embeddings(self._cfg)
+        return self._loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.loaded.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.loaded.embed_query(text)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_cfg", "_loaded", "_lock"):
+            raise AttributeError(name)
+        return getattr(self.loaded, name)

@@ -1,0 +1,166 @@
+"""Attribution outcomes, repair, numbers-and-names check and the API shapes, with the real
+MiniLM embedder as the default scorer (and a tiny random CrossEncoder for the optional one)."""
+
+import pytest
+
+from opencite.app.answer import Source
+from opencite.app.citations.attribution import annotations, attribute, attributions_json, default_scorer, numbers_in
+from opencite.settings import AttributionSettings, EmbeddingSettings
+
+SOURCES = [
+    Source(1, "Paris facts", "https://blog.example/paris",
+           "Paris is the capital of France. The Eiffel Tower was completed in 1889.", 0.9),
+    Source(2, "Rome facts", "https://blog.example/rome",
+           "Rome is the capital of Italy. The Colosseum was finished in 80 AD.", 0.5),
+    Source(3, "Berlin facts", "https://blog.example/berlin",
+           "## History\n\nBerlin is the capital of Germany. The Berlin Wall fell in 1989.", 0.4),
+]
+
+
+@pytest.fixture(scope="module")
+def scorer(minilm_path):
+    from opencite.store.embeddings import load_embeddings
+
+    return default_scorer(AttributionSettings(), load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu")))
+
+
+def run(answer, scorer, mode="repair"):
+    return attribute(answer, SOURCES, scorer, AttributionSettings(mode=mode))
+
+
+def test_each_outcome_and_the_repaired_text(scorer):
+    answer = ("Paris is the capital of France [1]. The Eiffel Tower was completed in 1889 [2]. "
+              "The Berlin Wall fell in 1989. Madrid is the capital of Spain [1]. Yes.")
+    a = run(answer, scorer)
+    assert [s.outcome for s in a.sentences] == ["supported", "repointed", "added", "unsupported"]
+    assert a.counts == {"supported": 1, "repointed": 1, "added": 1, "unsupported": 1}
+    assert a.text == ("Paris is the capital of France [1]. The Eiffel Tower was completed in 1889 [1]. "
+                      "The Berlin Wall fell in 1989 [3]. Madrid is the capital of Spain. Yes.")
+    for s in a.sentences:
+        assert a.text[s.start:s.end] == s.text
+    repointed = a.sentences[1]
+    assert repointed.original_markers == [2] and repointed.markers == [1]
+    assert repointed.quote_for(1).quote == "The Eiffel Tower was completed in 1889."
+    assert SOURCES[0].snippet[repointed.quote_for(1).start:repointed.quote_for(1).end].startswith("The Eiffel")
+    assert a.sentences[3].markers == [] and a.sentences[3].score < 0.5  # flagged, still in the text
+
+
+def test_flag_mode_keeps_the_text_and_reports_the_same_outcomes(scorer):
+    answer = "The Eiffel Tower was completed in 1889 [2]. The Berlin Wall fell in 1989."
+    a = run(answer, scorer, mode="flag")
+    assert a.text == answer
+    assert [s.outcome for s in a.sentences] == ["repointed", "added"]
+    assert a.sentences[0].markers == [2]  # as written; the supporting source is in the evidence
+    assert [(e.n, e.supports) for e in a.sentences[0].evidence] == [(2, False), (1, True)]
+
+
+def test_a_changed_figure_or_name_is_unsupported_however_similar(scorer):
+    for altered in ("The Berlin Wall fell in 1991 [3].", "The Colosseum was finished in 80 AD [2] in Athens.",
+                    "The Rome Wall fell in 1989 [3]."):
+        a = run(altered, scorer)
+        assert a.sentences[0].outcome == "unsupported", altered
+        assert "[" not in a.text
+    assert run("The Berlin Wall fell in 1989 [3].", scorer).sentences[0].outcome == "supported"
+
+
+def test_numbers_are_normalised():
+    assert numbers_in("v1.4.0 has 128,256 tokens and 32K context.") == {"1.4.0", "128256", "32k"}
+
+
+def test_abstentions_and_short_sentences_are_not_checked(scorer):
+    a = run("Yes. The indexed pages do not cover this question.", scorer)
+    assert a.sentences == [] and a.text == "Yes. The indexed pages do not cover this question."
+
+
+def test_openai_annotations_and_attributions_field(scorer):
+    a = run("The Eiffel Tower was completed in 1889 [2]. Madrid is the capital of Spain [1].", scorer)
+    notes = annotations(a, SOURCES)
+    assert notes == [{"type": "url_citation", "url_citation": {
+        "start_index": 0, "end_index": a.sentences[0].end,
+        "url": "https://blog.example/paris#:~:text=The%20Eiffel%20Tower%20was%20completed%20in%201889.",
+        "title": "Paris facts"}}]
+    body = attributions_json(a, SOURCES)
+    assert body["counts"]["unsupported"] == 1 and body["mode"] == "repair"
+    first = body["sentences"][0]
+    assert first["outcome"] == "repointed" and first["original_markers"] == [2] and first["markers"] == [1]
+    assert first["evidence"][1]["quote"] == "The Eiffel Tower was completed in 1889."
+    assert first["evidence"][0]["quote"] is None  # a non-supporting source gets no quote
+
+
+@pytest.fixture(scope="module")
+def tiny_nli(tmp_path_factory):
+    """A tiny random-weight BERT NLI cross-encoder (3 labels) saved offline."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-nli")
+    words = sorted({w.strip(".,").lower() for s in SOURCES for w in s.snippet.split()})
+    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128, num_labels=3,
+                        id2label={0: "contradiction", 1: "entailment", 2: "neutral"},
+                        label2id={"contradiction": 0, "entailment": 1, "neutral": 2})
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_cross_encoder_scorer_loads_a_local_nli_model_and_scores_entailment(tiny_nli):
+    from sentence_transformers import CrossEncoder
+
+    scorer = default_scorer(AttributionSettings(scorer="cross-encoder", cross_encoder_model=tiny_nli))
+    claims, passages = ["Paris is the capital of France."], ["Paris is the capital.", "Rome is old."]
+    scores = scorer.score(claims, [[p] for p in passages])
+    probs = CrossEncoder(tiny_nli, device="cpu").predict([(p, claims[0]) for p in passages], apply_softmax=True)
+    assert scores.shape == (1, 2) and scores[0] == pytest.approx(probs[:, 1], abs=1e-5)
+    a = attribute("Paris is the capital of France [1].", SOURCES, scorer, AttributionSettings(threshold=0.0))
+    assert a.sentences[0].outcome == "supported"  # every pair passes a zero threshold
+
+
+def test_cross_encoder_scorer_needs_a_model():
+    with pytest.raises(ValueError, match="CROSS_ENCODER_MODEL"):
+        default_scorer(AttributionSettings(scorer="cross-encoder"))
+
+
+def test_a_sentence_joining_two_cited_sources_is_supported_by_both(scorer):
+    a = run("The Eiffel Tower was completed in 1889 and the Berlin Wall fell in 1989 [1][3].", scorer)
+    assert a.sentences[0].outcome == "supported" and a.sentences[0].markers == [1, 3]
+    a = run("The Eiffel Tower was completed in 1889 and the Berlin Wall fell in 1991 [1][3].", scorer)
+    assert a.sentences[0].outcome == "unsupported"
+
+
+MODELS = [
+    Source(1, "Mixtral", "https://blog.example/mixtral",
+           "Mixtral 8x7B supports a context length of 32k tokens. It is released under Apache 2.0. "
+           "The total number of parameters is about 45B.", 0.9),
+    Source(2, "Llama 3", "https://blog.example/llama3",
+           "Llama 3 has a context length of 8K tokens. Llama 3 was trained on over 15 trillion tokens.", 0.8),
+    Source(3, "Falcon 180B", "https://blog.example/falcon",
+           "Falcon 180B was trained on 3.5 trillion tokens. Training used up to 4096 GPUs at once. "
+           "Most of the data (about 85%) is web data from RefinedWeb.", 0.7),
+]
+
+
+def test_a_sentence_may_join_a_source_sentence_with_the_one_two_after_it(scorer):
+    answer = "Falcon 180B was trained on 3.5 trillion tokens, about 85% of it web data from RefinedWeb."
+    a = attribute(answer, MODELS, scorer, AttributionSettings())
+    assert a.sentences[0].outcome == "added" and a.sentences[0].markers == [3]
+    assert a.sentences[0].quote_for(3).quote.startswith("Falcon 180B was trained")
+    narrow = attribute(answer, MODELS, scorer, AttributionSettings(window_sentences=2))
+    assert narrow.sentences[0].outcome == "unsupported"
+
+
+def test_a_comparison_of_two_sources_cites_both_and_every_fact_still_counts(scorer):
+    a = attribute("Mixtral supports 32k tokens; Llama 3 supports 8K tokens.", MODELS, scorer, AttributionSettings())
+    assert a.sentences[0].outcome == "added" and sorted(a.sentences[0].markers) == [1, 2]
+    for altered in ("Mixtral supports 64k tokens; Llama 3 supports 8K tokens.",
+                    "Mixtral supports 32k tokens; Llama 4 supports 8K tokens.",
+                    "Falcon supports 32k tokens; Llama 3 supports 8K tokens."):
+        assert attribute(altered, MODELS, scorer, AttributionSettings()).sentences[0].outcome == "unsupported", altered
+
+
+def test_a_model_version_is_checked_with_its_name(scorer):
+    ok = attribute("Llama 3 was trained on over 15 trillion tokens [2].", MODELS, scorer, AttributionSettings())
+    assert ok.sentences[0].outcome == "supported"
+    wrong = attribute("Llama 2 was trained on over 15 trillion tokens [2].", MODELS, scorer, AttributionSettings())
+    assert wrong.sentences[0].outcome == "unsupported"
