@@ -14,9 +14,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from openai import OpenAI
-
-from opencite.serving.health import probe
+from opencite.serving.endpoint import LLMEndpoint, resolve_llm
 from opencite.settings import Settings
 
 PROMPT_DIR = Path(__file__).parent
@@ -37,13 +35,6 @@ class Verdict:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class JudgeEndpoint:
-    base_url: str
-    api_key: str
-    model: str
 
 
 @lru_cache(maxsize=None)
@@ -80,30 +71,28 @@ def parse_verdict(criterion: str, raw: str) -> Verdict:
                    None if score is not None else "no score in the judge's reply")
 
 
-def judge_endpoint(settings: Settings) -> JudgeEndpoint:
+def judge_endpoint(settings: Settings) -> LLMEndpoint:
     """The configured judge (settings.eval.judge_*), else the serving LLM the chain uses."""
     cfg = settings.eval
     if cfg.judge_base_url:
         key = cfg.judge_api_key.get_secret_value() if cfg.judge_api_key else "not-needed"
         model = cfg.judge_model
         if not model:
-            found = probe(cfg.judge_base_url, key, timeout=10)
+            found = LLMEndpoint(cfg.judge_base_url, key, "").probe(timeout=10)
             model = next(iter(found.models or []), None)
             if not model:
                 raise ValueError(f"the judge at {cfg.judge_base_url} lists no model ({found.message}). "
                                  "Fix: set OPENCITE_EVAL__JUDGE_MODEL.")
-        return JudgeEndpoint(cfg.judge_base_url.rstrip("/"), key, model)
-    from opencite.app.rag.llm import resolve_endpoint
-
-    ep = resolve_endpoint(settings)
-    return JudgeEndpoint(ep.base_url, ep.api_key, cfg.judge_model or ep.model)
+        return LLMEndpoint(cfg.judge_base_url.rstrip("/"), key, model)
+    ep = resolve_llm(settings)
+    return LLMEndpoint(ep.base_url, ep.api_key, cfg.judge_model or ep.model)
 
 
 class Judge:
-    def __init__(self, endpoint: JudgeEndpoint, timeout: float = 120.0, max_tokens: int = 256) -> None:
+    def __init__(self, endpoint: LLMEndpoint, timeout: float = 120.0, max_tokens: int = 256) -> None:
         self.endpoint = endpoint
         self.max_tokens = max_tokens
-        self.client = OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key, timeout=timeout, max_retries=1)
+        self.client = endpoint.openai(timeout=timeout, max_retries=1)
 
     def grade(self, criterion: str, **values: str) -> Verdict:
         prompt = render(criterion, **values)

@@ -278,3 +278,13 @@ def _record(doc: SourceDocument, chunks: int, outcome: Outcome, reason: str = ""
                         etag=doc.etag, last_modified=doc.last_modified, content_hash=doc.content_hash,
                         chunks=chunks, fetched_at=doc.fetched_at, outcome=outcome.value, reason=reason,
                         lastmod=doc.sitemap_lastmod)
+
+
+def setup_errors() -> tuple[type[BaseException], ...]:
+    """Ingest's errors that mean "fix the input or the set-up": their messages name the input and
+    the fix, so callers print them (the CLI) or record them (sync) instead of a traceback."""
+    from opencite.ingest.discover import SourceListError
+    from opencite.store.embeddings import EmbeddingModelError
+    from opencite.store.index import IndexError_
+
+    return (IndexError_, EmbeddingModelError, SourceListError)

@@ -1,20 +1,48 @@
-"""Where the LLM is: the one place the app, the API and eval learn base URL, key, model and
-context window. Defaults follow the local `opencite serve`; `settings.llm.*` overrides each."""
+"""Where the LLM is, and the one client type for any OpenAI-compatible endpoint: serving's health
+checks, the chain, the chat's status line and eval's judge all hold an `LLMEndpoint`.
+`resolve_llm` is the one place base URL, key, model and context window are learnt: defaults follow
+the local `opencite serve`; `settings.llm.*` overrides each."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
+from opencite.serving import health
 from opencite.serving.presets import get_preset
 from opencite.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
+    from openai import OpenAI
 
 
 @dataclass(frozen=True)
 class LLMEndpoint:
     base_url: str  # ends in /v1
-    api_key: str
+    api_key: str  # "" when the server wants none
     model: str
-    context_window: int
+    context_window: int = 0  # 0: not known (a judge, a status check)
+
+    @property
+    def client_key(self) -> str:
+        # The OpenAI SDKs refuse an empty key even where the server checks none.
+        return self.api_key or "not-needed"
+
+    def probe(self, timeout: float = 5.0) -> health.Probe:
+        return health.probe(self.base_url, self.api_key, timeout=timeout)
+
+    def check_model(self, models: list[str] | None = None) -> health.Probe:
+        return health.check_model(self.base_url, self.model, self.api_key, models)
+
+    def one_token(self, timeout: float = 60) -> httpx.Response:
+        return health.one_token_request(self.base_url, self.model, self.api_key, timeout=timeout)
+
+    def openai(self, timeout: float, max_retries: int) -> OpenAI:
+        from openai import OpenAI
+
+        return OpenAI(base_url=self.base_url, api_key=self.client_key, timeout=timeout, max_retries=max_retries)
 
 
 def local_host(host: str) -> str:
@@ -60,5 +88,5 @@ def resolve_llm(settings: Settings) -> LLMEndpoint:
         base_url=(llm.base_url or served_base_url(settings)).rstrip("/"),
         api_key=api_key,
         model=llm.model or served_model(settings),
-        context_window=llm.context_window or served_context_window(settings),
+        context_window=int(llm.context_window or served_context_window(settings)),
     )

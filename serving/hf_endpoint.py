@@ -4,11 +4,8 @@ authenticated ("protected") access and scale-to-zero; wait for it; print what to
 
 from __future__ import annotations
 
-import json
 import re
 from contextlib import contextmanager
-
-from rich.console import Console
 
 from opencite.serving.presets import Preset, get_preset
 from opencite.settings import Settings
@@ -142,27 +139,3 @@ def deploy(settings: Settings, timeout: float | None = None):
                 "See its logs at https://endpoints.huggingface.co"
             ) from exc
     return endpoint
-
-
-def deploy_from_settings(settings: Settings, dry_run: bool, timeout: float | None, console: Console) -> None:
-    import typer
-
-    from opencite.cli.errors import fail
-
-    preset = get_preset(settings.serve.preset)
-    try:
-        if dry_run:
-            typer.echo(json.dumps(endpoint_spec(settings, preset), indent=2))
-            return
-        with console.status(f"deploying {preset.model} to Inference Endpoints"):
-            endpoint = deploy(settings, timeout)
-    except EndpointDeployError as exc:
-        fail(str(exc), code=1)
-    base_url = endpoint.url.rstrip("/") + "/v1"
-    console.print(f"[green]running[/green]: {endpoint.name} ({endpoint.repository})")
-    typer.echo(
-        f"OPENCITE_LLM__BASE_URL={base_url}\n"
-        f"OPENCITE_LLM__MODEL={served_name(settings, preset)}\n"
-        "OPENCITE_LLM__API_KEY=<your Hugging Face token>\n"
-        f"OPENCITE_LLM__CONTEXT_WINDOW={deployed_context_window(settings, preset)}"
-    )

@@ -104,7 +104,7 @@ def _write_record(path: Path, record: dict) -> None:
 
 def _checked_schedule(every: str | None, cron: str | None) -> dict | None:
     """Checked with the sync's own parser; raises its ScheduleError (naming the input and the fix)."""
-    from opencite.ingest.sync import parse_schedule
+    from opencite.store.schedule import parse_schedule
 
     if every or cron:
         parse_schedule(every, cron)

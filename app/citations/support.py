@@ -134,9 +134,9 @@ def _overlap(claim_terms: Sequence[set[str]], passage_terms: Sequence[frozenset[
 
 class CrossEncoderScorer:
     def __init__(self, model: str, device: str = "cpu") -> None:
-        from opencite.app.rag.fusion import load_reranker
+        from opencite.app.cross_encoder import load_cross_encoder
 
-        self.encoder = load_reranker(model, device)
+        self.encoder = load_cross_encoder(model, device, setting="OPENCITE_ATTRIBUTION__CROSS_ENCODER_MODEL")
         labels = {v.lower(): int(k) for k, v in (self.encoder.model.config.id2label or {}).items()}
         self.entailment = labels.get("entailment")
 

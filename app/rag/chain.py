@@ -24,11 +24,12 @@ from opencite.app.answer import (  # noqa: F401  (re-exported: the contract)
 from opencite.app.rag.chain_io import AsyncIO, BlockingIO, drive_blocking
 from opencite.app.rag.chain_run import ChainRun, numbered_sources
 from opencite.app.citations.markers import CitationFilter
-from opencite.app.rag.llm import Endpoint, chat_model, resolve_endpoint
+from opencite.app.rag.llm import chat_model
 from opencite.app.rag.retrieval import retrieve
 from opencite.app.citations.sentences import markers_in
 from opencite.app.rag.budget import fit_prompt
 from opencite.app.rag.tokens import count_messages, token_counter
+from opencite.serving.endpoint import LLMEndpoint, resolve_llm
 from opencite.store.index import OpenIndex, open_index
 from opencite.settings import Settings
 
@@ -45,7 +46,7 @@ class RagChain:
         self.settings = settings
         self._index = index
         self._llm = llm
-        self._endpoint: Endpoint | None = None
+        self._endpoint: LLMEndpoint | None = None
         self._scorer = None
         self._warmer: ThreadPoolExecutor | None = None
 
@@ -57,9 +58,9 @@ class RagChain:
         return self._index
 
     @property
-    def endpoint(self) -> Endpoint:
+    def endpoint(self) -> LLMEndpoint:
         if self._endpoint is None:
-            self._endpoint = resolve_endpoint(self.settings)
+            self._endpoint = resolve_llm(self.settings)
         return self._endpoint
 
     @property

@@ -7,10 +7,11 @@ reranker, which loads a sentence-transformers `CrossEncoder` from any local path
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+
+from opencite.app.cross_encoder import load_cross_encoder
 
 Ranking = Sequence[tuple[str, float]]
 
@@ -88,25 +89,11 @@ def mmr(
     )
 
 
-@lru_cache(maxsize=2)
-def load_reranker(model: str, device: str = "cpu"):
-    """A sentence-transformers CrossEncoder from a local folder or a hub id (cached)."""
-    from sentence_transformers import CrossEncoder
-
-    try:
-        return CrossEncoder(model, device=device)
-    except Exception as exc:  # OSError, ValueError, HF hub errors...
-        raise RuntimeError(
-            f"Could not load the reranker {model!r}: {exc}\nFix: set OPENCITE_RETRIEVAL__RERANKER_MODEL "
-            "to a local CrossEncoder folder (or unset it to skip reranking)."
-        ) from exc
-
-
 def rerank(model: str, query: str, texts: Sequence[str], device: str = "cpu", batch_size: int = 32) -> list[tuple[int, float]]:
     """(index into texts, cross-encoder score) best first."""
     if not texts:
         return []
-    encoder = load_reranker(model, device)
+    encoder = load_cross_encoder(model, device, setting="OPENCITE_RETRIEVAL__RERANKER_MODEL")
     scores = encoder.predict([(query, t) for t in texts], batch_size=batch_size, show_progress_bar=False)
     scores = np.asarray(scores, dtype=np.float64).reshape(len(texts), -1)[:, -1]
     order = np.argsort(-scores, kind="stable")

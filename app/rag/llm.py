@@ -1,35 +1,19 @@
-"""The chat model the chain talks to: ChatOpenAI against the configured endpoint."""
+"""The chat model the chain talks to: LangChain's ChatOpenAI against the resolved endpoint."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import openai
 from langchain_openai import ChatOpenAI
 
-from opencite.serving.endpoint import resolve_llm
-from opencite.serving.health import probe
+from opencite.serving.endpoint import LLMEndpoint
 from opencite.settings import Settings
 
-@dataclass
-class Endpoint:
-    base_url: str
-    api_key: str
-    model: str
-    context_window: int
 
-
-def resolve_endpoint(settings: Settings) -> Endpoint:
-    """Where the LLM is, as the serving component resolves it (settings.llm over the local server)."""
-    ep = resolve_llm(settings)
-    return Endpoint(ep.base_url, ep.api_key or "not-needed", ep.model, int(ep.context_window))
-
-
-def chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
+def chat_model(settings: Settings, endpoint: LLMEndpoint) -> ChatOpenAI:
     return ChatOpenAI(
         model=endpoint.model,
         base_url=endpoint.base_url,
-        api_key=endpoint.api_key,
+        api_key=endpoint.client_key,
         temperature=settings.llm.temperature,
         max_tokens=settings.llm.max_tokens,
         timeout=settings.llm.timeout,
@@ -41,9 +25,9 @@ def chat_model(settings: Settings, endpoint: Endpoint) -> ChatOpenAI:
     )
 
 
-def model_status(endpoint: Endpoint, timeout: float = 3.0) -> tuple[bool, str]:
+def model_status(endpoint: LLMEndpoint, timeout: float = 3.0) -> tuple[bool, str]:
     """(reachable, the served models or the problem), for the UI sidebar."""
-    found = probe(endpoint.base_url, endpoint.api_key, timeout=timeout)
+    found = endpoint.probe(timeout=timeout)
     if not found.ok:
         return False, f"unreachable ({found.message})"
     return True, ", ".join(m for m in found.models or [] if m) or "(no models listed)"

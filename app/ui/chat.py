@@ -48,9 +48,9 @@ def current_kb() -> str:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def endpoint_status(base_url: str, api_key: str, model: str) -> tuple[bool, str]:
-    from opencite.app.rag.llm import Endpoint
+    from opencite.serving.endpoint import LLMEndpoint
 
-    return model_status(Endpoint(base_url, api_key, model, 0))
+    return model_status(LLMEndpoint(base_url, api_key, model))
 
 
 def on_feedback(message_id: str, with_note: bool = False) -> None:

@@ -29,13 +29,12 @@ class Check:
 
 def check_llm(settings: Settings) -> Check:
     from opencite.serving.endpoint import resolve_llm
-    from opencite.serving.health import check_model, probe
 
     try:
         ep = resolve_llm(settings)
     except ValueError as exc:
         return Check("llm", False, str(exc), "set OPENCITE_SERVE__PRESET to a preset from `opencite presets`")
-    reach = probe(ep.base_url, ep.api_key)
+    reach = ep.probe()
     if not reach.ok:
         fix = (
             "start the local server: `opencite serve` (or `opencite wait "
@@ -44,7 +43,7 @@ def check_llm(settings: Settings) -> Check:
             else "check OPENCITE_LLM__BASE_URL / OPENCITE_LLM__API_KEY, or start that server"
         )
         return Check("llm", False, reach.message, fix)
-    served = check_model(ep.base_url, ep.model, ep.api_key, reach.models)
+    served = ep.check_model(reach.models)
     if not served.ok:
         return Check("llm", False, served.message, "set OPENCITE_LLM__MODEL to the served model, or serve that model")
     return Check("llm", True, f"{ep.base_url} {served.message} (context window {ep.context_window})")

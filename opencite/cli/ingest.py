@@ -16,15 +16,6 @@ from opencite.settings import get_settings
 EXIT_FAILED_SOURCES = 1
 
 
-def clear_errors() -> tuple[type[BaseException], ...]:
-    """Ingest's errors that mean "fix the input or the set-up" (see opencite.cli.errors)."""
-    from opencite.ingest.discover import SourceListError
-    from opencite.store.embeddings import EmbeddingModelError
-    from opencite.store.index import IndexError_
-
-    return (IndexError_, EmbeddingModelError, SourceListError)
-
-
 def register(app: typer.Typer) -> None:
     from opencite.cli.kb import register as register_kb
     from opencite.cli.sync import register as register_sync
@@ -52,7 +43,7 @@ def register(app: typer.Typer) -> None:
         With no sources given, ingests the KB's list (<data_dir>/sources.txt for `default`,
         <data_dir>/kbs/NAME/sources.txt for others). Exit status: 0 all
         went well, 1 some source failed (see the report), 2 bad input or set-up (one message)."""
-        from opencite.ingest.pipeline import SourceSet, run_ingest
+        from opencite.ingest.pipeline import SourceSet, run_ingest, setup_errors
         from opencite.ingest.report import RichProgress
 
         console, err = Console(), Console(stderr=True)
@@ -66,7 +57,7 @@ def register(app: typer.Typer) -> None:
                 fail(f"no sources given and no default list at {default} — give URLs or paths, "
                       "--sitemap URL, --crawl URL or --from FILE")
             source_set.from_files = [default]
-        with exits_on(*clear_errors()), RichProgress(err) as progress:
+        with exits_on(*setup_errors()), RichProgress(err) as progress:
             result = run_ingest(settings, source_set, prune=prune, reindex=reindex, progress=progress)
         console.print(result.table())
         console.print(result.summary_line(), highlight=False)
@@ -109,9 +100,9 @@ def register(app: typer.Typer) -> None:
 def _delete(settings, urls: list[str], console: Console) -> None:
     from opencite.store.index import open_index
     from opencite.ingest.pages import delete_page
-    from opencite.ingest.pipeline import registry_for
+    from opencite.ingest.pipeline import registry_for, setup_errors
 
-    with exits_on(*clear_errors()), open_index(settings, write=True) as idx:
+    with exits_on(*setup_errors()), open_index(settings, write=True) as idx:
         registry = registry_for(idx)
         by_requested = registry.by_requested()
         for url in urls:

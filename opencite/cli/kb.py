@@ -115,8 +115,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _run(fn):
-    from opencite.cli.ingest import clear_errors
-    from opencite.ingest.sync import ScheduleError
+    from opencite.ingest.pipeline import setup_errors
+    from opencite.store.schedule import ScheduleError
 
-    with exits_on(*clear_errors(), ScheduleError):
+    with exits_on(*setup_errors(), ScheduleError):
         return fn()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Optional
@@ -13,7 +14,7 @@ from opencite.cli.errors import fail
 from opencite.serving.commands import EngineNotInstalledError, engine_command, redact
 from opencite.serving.endpoint import resolve_llm, served_base_url
 from opencite.serving.health import wait_ready
-from opencite.serving.presets import UnknownPresetError, load_presets
+from opencite.serving.presets import UnknownPresetError, get_preset, load_presets
 from opencite.settings import Settings, get_settings
 
 console = Console(stderr=True)
@@ -54,9 +55,7 @@ def serve(
         return
     try:
         if settings.serve.engine == "hf-endpoint":
-            from opencite.serving.hf_endpoint import deploy_from_settings
-
-            deploy_from_settings(settings, dry_run=dry_run, timeout=timeout, console=console)
+            _deploy_hf_endpoint(settings, dry_run=dry_run, timeout=timeout, console=console)
             return
         cmd = engine_command(settings, resolve=not dry_run)
     except (UnknownPresetError, EngineNotInstalledError) as exc:
@@ -121,3 +120,26 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(wait)
     app.command()(presets)
+
+
+def _deploy_hf_endpoint(settings: Settings, dry_run: bool, timeout: float | None, console: Console) -> None:
+    from opencite.serving.hf_endpoint import (EndpointDeployError, deploy, deployed_context_window,
+                                              endpoint_spec, served_name)
+
+    preset = get_preset(settings.serve.preset)
+    try:
+        if dry_run:
+            typer.echo(json.dumps(endpoint_spec(settings, preset), indent=2))
+            return
+        with console.status(f"deploying {preset.model} to Inference Endpoints"):
+            endpoint = deploy(settings, timeout)
+    except EndpointDeployError as exc:
+        fail(str(exc), code=1)
+    base_url = endpoint.url.rstrip("/") + "/v1"
+    console.print(f"[green]running[/green]: {endpoint.name} ({endpoint.repository})")
+    typer.echo(
+        f"OPENCITE_LLM__BASE_URL={base_url}\n"
+        f"OPENCITE_LLM__MODEL={served_name(settings, preset)}\n"
+        "OPENCITE_LLM__API_KEY=<your Hugging Face token>\n"
+        f"OPENCITE_LLM__CONTEXT_WINDOW={deployed_context_window(settings, preset)}"
+    )

@@ -33,8 +33,9 @@ def register(app: typer.Typer) -> None:
         Exit status: 0 when stopped, 2 for a schedule that does not parse or a missing sources file at start."""
         from opencite.store.kb import DEFAULT_KB, describe
         from opencite.ingest.report import RichProgress
-        from opencite.ingest.sync import (ScheduleError, StopFlag, SyncTarget, effective_schedule, reports_dir,
-                                          scheduled_targets, sync_forever, sync_once)
+        from opencite.ingest.sync import (StopFlag, SyncTarget, effective_schedule, reports_dir, scheduled_targets,
+                                          sync_forever, sync_once)
+        from opencite.store.schedule import ScheduleError
         from opencite.settings import get_settings
 
         console, err = Console(), Console(stderr=True)

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The main job: ingest the default sources if the index is empty, start the CPU LLM
         engine unless OPENCITE_LLM__BASE_URL is set, and open the web chat."""
-        from opencite.app.ui.launch import up as run_up
+        from opencite.cli.up import up as run_up
         from opencite.settings import get_settings
 
         raise typer.Exit(run_up(get_settings(), sources=sources, port=port, open_browser=open_browser))

@@ -3,12 +3,13 @@
 import pytest
 from pydantic import SecretStr
 
-from opencite.eval.judge import PROMPT_DIR, SCALES, Judge, JudgeEndpoint, judge_endpoint, parse_verdict, render
+from opencite.serving.endpoint import LLMEndpoint
+from opencite.eval.judge import PROMPT_DIR, SCALES, Judge, judge_endpoint, parse_verdict, render
 from tests.conftest import free_port
 
 
 def _judge(scripted_llm):
-    return Judge(JudgeEndpoint(scripted_llm.base_url, scripted_llm.api_key, scripted_llm.model), timeout=10)
+    return Judge(LLMEndpoint(scripted_llm.base_url, scripted_llm.api_key, scripted_llm.model), timeout=10)
 
 
 def test_prompts_are_files_in_the_repository():

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 from typer.testing import CliRunner
 
-from opencite.ingest.sync import ScheduleError, parse_schedule, reports_dir, sync_once
+from opencite.ingest.sync import reports_dir, sync_once
+from opencite.store.schedule import ScheduleError, parse_schedule
 from tests.ingest.pages import article
 
 
@@ -93,7 +94,8 @@ def test_one_loop_runs_each_kb_on_its_own_schedule_one_at_a_time(settings):
     import threading
 
     from opencite.store import kb
-    from opencite.ingest.sync import Schedule, StopFlag, SyncTarget, sync_forever
+    from opencite.ingest.sync import StopFlag, SyncTarget, sync_forever
+    from opencite.store.schedule import Schedule
 
     def target(name: str, every: float) -> SyncTarget:
         if not kb.exists(settings, name):
@@ -131,7 +133,8 @@ def test_one_loop_runs_each_kb_on_its_own_schedule_one_at_a_time(settings):
 
 def test_scheduled_targets_are_the_kbs_with_a_schedule(settings):
     from opencite.store import kb
-    from opencite.ingest.sync import Schedule, scheduled_targets
+    from opencite.ingest.sync import scheduled_targets
+    from opencite.store.schedule import Schedule
 
     kb.create(settings, "docs", every="1h")
     kb.create(settings, "blog")

@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from opencite.cli import app
 from opencite.store import kb
-from opencite.ingest.sync import Schedule, effective_schedule
+from opencite.ingest.sync import effective_schedule
+from opencite.store.schedule import Schedule
 from opencite.settings import get_settings
 
 

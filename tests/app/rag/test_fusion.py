@@ -85,7 +85,7 @@ def test_reranker_orders_by_cross_encoder_score(tiny_cross_encoder):
 
 def test_a_missing_reranker_names_the_setting(tmp_path):
     with pytest.raises(RuntimeError, match="OPENCITE_RETRIEVAL__RERANKER_MODEL"):
-        fusion.load_reranker(str(tmp_path / "no-such-model"))
+        fusion.rerank(str(tmp_path / "no-such-model"), "q", ["a text"])
 
 
 MORE = [("https://blog.example/paris-2", "Paris again",

@@ -3,7 +3,8 @@ test_first_run.py, slow tier)."""
 
 from __future__ import annotations
 
-from opencite.app.ui.launch import index_count, llm_answers, ui_command
+from opencite.app.ui.launch import ui_command
+from opencite.cli.up import index_count, llm_answers
 
 
 def option(cmd: list[str], name: str) -> str:
