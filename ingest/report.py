@@ -1,4 +1,5 @@
-"""What an ingest tells the user: progress bars while it runs, a per-source table (and JSON) after."""
+"""What an ingest tells the user after it ran: a per-source table, a summary line and JSON (the
+progress while it runs is drawn by the CLI: opencite/cli/progress.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from opencite.ingest.documents import Fetched, Outcome
+from opencite.ingest.documents import Outcome
 
 _STYLE = {Outcome.NEW: "green", Outcome.UPDATED: "cyan", Outcome.UNCHANGED: "dim",
           Outcome.SKIPPED: "yellow", Outcome.FAILED: "red", Outcome.PRUNED: "magenta"}
@@ -100,36 +99,3 @@ class IngestReport:
     def summary_line(self) -> str:
         counts = ", ".join(f"{n} {k}" for k, n in self.counts().items() if n)
         return f"{counts or 'no sources'}; {self.embedded} chunks embedded, {self.deleted} removed"
-
-
-class RichProgress:
-    """Two bars: fetching (per source) and embedding (per chunk)."""
-
-    def __init__(self, console: Console) -> None:
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=False)
-        self._fetch = self._embed = None
-
-    def __enter__(self) -> "RichProgress":
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.stop()
-
-    def start_fetch(self, total: int | None) -> None:
-        """None: as many as a crawl finds (no total yet); called again, the total grows by `total`."""
-        if self._fetch is None:
-            self._fetch = self.bar.add_task("fetching", total=total)
-        elif total is not None:
-            done = next(t.completed for t in self.bar.tasks if t.id == self._fetch)
-            self.bar.update(self._fetch, total=done + total)
-
-    def fetched(self, fetched: Fetched) -> None:
-        self.bar.advance(self._fetch)
-
-    def start_embed(self, total: int) -> None:
-        self._embed = self.bar.add_task("embedding", total=total)
-
-    def embedded(self, n: int) -> None:
-        self.bar.advance(self._embed, n)

@@ -21,9 +21,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
         from rich.console import Console
 
-        from opencite.app.api.server import create_app
-        from opencite.app.api.keys import KeysFileError
-        from opencite.app.api.metrics import log_config
+        from opencite.app.launch import KeysFileError, api_app, api_log_config
         from opencite.settings import get_settings
 
         settings = get_settings()
@@ -32,9 +30,9 @@ def register(app: typer.Typer) -> None:
         port = port or settings.api.port
         err = Console(stderr=True)
         with exits_on(KeysFileError):
-            app = create_app(settings, default_kb=kb)
+            app = api_app(settings, default_kb=kb)
         keys = settings.api.keys_file or settings.api.api_key
         err.print(f"[bold]opencite api[/] on http://{host}:{port}/v1 — model [cyan]{settings.api.model_id}[/] "
                   f"= knowledge base {kb!r}" + (" — API key required" if keys else ""))
         uvicorn.run(app, host=host, port=port, log_level=log_level,
-                    log_config=log_config(settings.api.log_format == "json", log_level))
+                    log_config=api_log_config(settings.api.log_format == "json", log_level))

@@ -17,12 +17,6 @@ EXIT_FAILED_SOURCES = 1
 
 
 def register(app: typer.Typer) -> None:
-    from opencite.cli.kb import register as register_kb
-    from opencite.cli.sync import register as register_sync
-
-    register_kb(app)
-    register_sync(app)
-
     @app.command()
     def ingest(
         sources: list[str] = typer.Argument(None, help="URLs, local files or folders (.html .md .txt .pdf)."),
@@ -44,7 +38,7 @@ def register(app: typer.Typer) -> None:
         <data_dir>/kbs/NAME/sources.txt for others). Exit status: 0 all
         went well, 1 some source failed (see the report), 2 bad input or set-up (one message)."""
         from opencite.ingest.pipeline import SourceSet, run_ingest, setup_errors
-        from opencite.ingest.report import RichProgress
+        from opencite.cli.progress import RichProgress
 
         console, err = Console(), Console(stderr=True)
         settings = settings_for_kb(kb)

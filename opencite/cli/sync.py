@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         stop it between groups of pages. Each run's report goes to <data_dir>/runtime/sync/<collection>/.
         Exit status: 0 when stopped, 2 for a schedule that does not parse or a missing sources file at start."""
         from opencite.store.kb import DEFAULT_KB, describe
-        from opencite.ingest.report import RichProgress
+        from opencite.cli.progress import RichProgress
         from opencite.ingest.sync import (StopFlag, SyncTarget, effective_schedule, reports_dir, scheduled_targets,
                                           sync_forever, sync_once)
         from opencite.store.schedule import ScheduleError

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         kb: str = kb_option(),
     ) -> None:
         """Start the Streamlit web chat over the index (the KB picker starts on --kb)."""
-        from opencite.app.ui.launch import run_ui
+        from opencite.app.launch import run_ui
         from opencite.settings import get_settings
 
         settings_for_kb(kb)  # a bad or unknown name stops here, not in the browser

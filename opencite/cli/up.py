@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 
-from opencite.app.ui.launch import run_ui, stop
+from opencite.app.launch import run_ui, stop
 from opencite.serving.endpoint import resolve_llm
 from opencite.settings import Settings
 

@@ -3,7 +3,7 @@ test_first_run.py, slow tier)."""
 
 from __future__ import annotations
 
-from opencite.app.ui.launch import ui_command
+from opencite.app.launch import ui_command
 from opencite.cli.up import index_count, llm_answers
 
 

@@ -1,4 +1,7 @@
-"""Starting the web chat: Streamlit running app/ui/chat.py as a child process."""
+"""How the app's two front ends start; the CLI reaches the app's front ends only through here.
+
+The web chat is Streamlit running app/ui/chat.py as a child process; the API is a FastAPI app
+(app/api/server.py) that the caller serves with uvicorn."""
 
 from __future__ import annotations
 
@@ -9,10 +12,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from opencite.app.api.keys import KeysFileError
 from opencite.settings import Settings
 
+__all__ = ["KeysFileError", "api_app", "api_log_config", "run_ui", "stop", "ui_command"]
+
 console = Console(stderr=True, soft_wrap=True)  # commands stay copy-pasteable
-UI_SCRIPT = Path(__file__).with_name("chat.py")
+UI_SCRIPT = Path(__file__).parent / "ui" / "chat.py"
 
 
 def ui_command(settings: Settings, host: str | None = None, port: int | None = None,
@@ -55,3 +61,16 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def api_app(settings: Settings, default_kb: str):
+    """The API's FastAPI app (raises KeysFileError for a bad keys file)."""
+    from opencite.app.api.server import create_app  # FastAPI and the chain: only `opencite api` pays
+
+    return create_app(settings, default_kb=default_kb)
+
+
+def api_log_config(as_json: bool, level: str) -> dict:
+    from opencite.app.api.metrics import log_config
+
+    return log_config(as_json, level)
