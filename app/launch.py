@@ -15,7 +15,7 @@ from rich.console import Console
 from opencite.app.api.keys import KeysFileError
 from opencite.settings import Settings
 
-__all__ = ["KeysFileError", "api_app", "api_log_config", "run_ui", "stop", "ui_command"]
+__all__ = ["KeysFileError", "api_app", "api_log_config", "completion_json", "run_ui", "stop", "ui_command"]
 
 console = Console(stderr=True, soft_wrap=True)  # commands stay copy-pasteable
 UI_SCRIPT = Path(__file__).parent / "ui" / "chat.py"
@@ -74,3 +74,10 @@ def api_log_config(as_json: bool, level: str) -> dict:
     from opencite.app.api.metrics import log_config
 
     return log_config(as_json, level)
+
+
+def completion_json(answer, model: str) -> dict:
+    """An answer as the API's non-streamed response body (the terminal's `ask --json`)."""
+    from opencite.app.api.completion import completion_json as body
+
+    return body(answer, model)

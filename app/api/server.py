@@ -25,9 +25,9 @@ from opencite.app.api.keys import ALL_KBS, load_keyring
 from opencite.app.api.metrics import ApiMetrics, RequestObserver
 from opencite.app.api.models import KbModels
 from opencite.app.api.schemas import ChatCompletionRequest
-from opencite.app.api.stream import (ChunkBuilder, GenerationStats, attribution_fields, chain_error,
-                                     finish_reason_of, generation, index_failure, index_unavailable,
-                                     source_headers, source_json, stream_completion, usage_of)
+from opencite.app.api.completion import completion_json
+from opencite.app.api.stream import (ChunkBuilder, GenerationStats, chain_error, generation, index_failure,
+                                     index_unavailable, source_headers, stream_completion)
 from opencite.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default",
@@ -153,28 +153,8 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         metrics.observe_answer(kb, answer)
         if answer.error:
             raise chain_error(answer.error_kind, answer.error)
-        annotations, attributions = attribution_fields(answer)
-        return JSONResponse(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": body.model,
-                "choices": [{
-                    "index": 0,
-                    "message": {"role": "assistant", "content": answer.answer, "refusal": None,
-                                "annotations": annotations},
-                    "logprobs": None,
-                    "finish_reason": finish_reason_of(answer),
-                }],
-                "usage": usage_of(answer),
-                "citations": [source_json(s) for s in answer.cited],
-                "sources": [source_json(s) for s in answer.sources],
-                "standalone_question": answer.standalone_question,
-                "attributions": attributions,
-            },
-            headers=source_headers(answer.sources),
-        )
+        return JSONResponse(completion_json(answer, body.model, completion_id, created),
+                            headers=source_headers(answer.sources))
 
     return app
 

@@ -13,9 +13,9 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from opencite.cli import api, config, doctor, eval, ingest, kb, serve, sync, ui
+    from opencite.cli import api, ask, config, doctor, eval, ingest, kb, serve, sync, ui
 
-    for group in (config, ingest, kb, sync, serve, doctor, ui, api, eval):
+    for group in (config, ingest, kb, sync, serve, doctor, ask, ui, api, eval):
         group.register(app)
 
 

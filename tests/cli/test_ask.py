@@ -1,0 +1,63 @@
+"""`opencite ask` end to end over a small real index (MiniLM, embedded Chroma) against the
+scripted LLM double (the answer's text must be exact to check markers, quotes and verdicts)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from opencite.cli import app
+from opencite.settings import get_settings
+
+
+@pytest.fixture
+def ask(indexed, settings_env, scripted_llm, monkeypatch):
+    for key, value in {"OPENCITE_LLM__BASE_URL": scripted_llm.base_url, "OPENCITE_LLM__MODEL": scripted_llm.model,
+                       "OPENCITE_LLM__API_KEY": scripted_llm.api_key, "OPENCITE_LLM__CONTEXT_WINDOW": "4096",
+                       "OPENCITE_LLM__MAX_RETRIES": "0"}.items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        get_settings.cache_clear()
+        return runner.invoke(app, ["ask", *args])
+
+    return invoke
+
+
+def test_the_answer_streams_then_its_sources_with_quotes_and_verdicts(ask, scripted_llm):
+    scripted_llm.reply("The Eiffel Tower was completed in 1889 [1]. The tower is painted bright green every spring [1].")
+    result = ask("When was the Eiffel Tower completed?", "--timings")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "completed in 1889" in out and "https://blog.example/paris" in out and "Paris facts" in out
+    assert "“The Eiffel Tower was completed in 1889.” supported" in out.replace("\n", " ").replace("    ", " ")
+    assert "not supported by the sources: The tower is painted bright green" in out.replace("\n", " ")
+    for line in ("retrieval", "first token", "last token", "attribution"):
+        assert line in out
+
+
+def test_json_is_the_apis_non_streamed_body(ask, scripted_llm):
+    scripted_llm.reply("Rome is the capital of Italy [1].")
+    result = ask("What is the capital of Italy?", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["object"] == "chat.completion" and body["model"] == "opencite-rag"
+    assert body["choices"][0]["message"]["content"].startswith("Rome is the capital of Italy")
+    assert body["citations"][0]["url"] == "https://blog.example/rome"
+    assert body["attributions"]["sentences"][0]["outcome"] == "supported"
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["  "], {}, "the question is empty"),
+    (["Where?", "--kb", "nope"], {}, "nope"),
+    (["Where?"], {"OPENCITE_LLM__BASE_URL": "http://127.0.0.1:9/v1"}, "no LLM engine answers"),
+])
+def test_bad_input_is_one_clear_line(ask, monkeypatch, args, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = ask(*args)
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
