@@ -1,8 +1,8 @@
 """`opencite doctor`: checks each configured part — LLM, Chroma, embedding model — and says
 exactly what is wrong and how to fix it. Exit status 1 when any check fails.
 
-Lives in the core package because it composes components (serving's health probes, ingest's
-index and embedder) that must not import each other."""
+Lives with the CLI because it composes rooms (serving's health probes, the store's index and
+embedder) that must not import each other."""
 
 from __future__ import annotations
 
@@ -46,7 +46,19 @@ def check_llm(settings: Settings) -> Check:
     served = ep.check_model(reach.models)
     if not served.ok:
         return Check("llm", False, served.message, "set OPENCITE_LLM__MODEL to the served model, or serve that model")
-    return Check("llm", True, f"{ep.base_url} {served.message} (context window {ep.context_window})")
+    from opencite.serving.server_info import describe_server
+
+    server = describe_server(ep.base_url, ep.model, ep.api_key)
+    window = f"context window {ep.context_window}"
+    if server.context_window and server.context_window != ep.context_window:
+        configured = "OPENCITE_LLM__CONTEXT_WINDOW" if settings.llm.context_window else "the preset's"
+        window = (f"the server gives {server.context_window} tokens, {configured} says {ep.context_window}: "
+                  f"set OPENCITE_LLM__CONTEXT_WINDOW={server.context_window}")
+        if server.context_window < ep.context_window:
+            return Check("llm", False, f"{server.kind} at {ep.base_url} {served.message}; {window}",
+                         "prompts sized for the larger window would be cut by the server")
+    detail = f"{server.kind} at {ep.base_url} {served.message} ({window})"
+    return Check("llm", True, detail + (f"; {server.note}" if server.note else ""))
 
 
 def check_chroma(settings: Settings) -> Check:
