@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 import pytrec_eval
-from rich.progress import Progress
 
 from opencite.eval.metrics import Qrels, Run, top
+from opencite.eval.progress import Silent, StepProgress
 from opencite.store.embeddings import resolve_embedder
 from opencite.store.index import OpenIndex, open_index
 from opencite.settings import Settings
@@ -94,20 +94,20 @@ def beir_settings(settings: Settings, root: Path, cache_dir: Path | None = None)
     return settings.model_copy(update={"data_dir": Path(cache_dir or settings.data_dir / "beir"), "chroma": chroma})
 
 
-def build_collection(index: OpenIndex, corpus: list[dict], show_progress: bool = True) -> int:
+def build_collection(index: OpenIndex, corpus: list[dict], progress: StepProgress | None = None) -> int:
     """Add the documents the collection lacks (all on the first run, none on a re-run)."""
     have = set()
     if index.count():
         have = set(index.collection.get(include=[])["ids"])
     todo = [d for d in corpus if d["_id"] not in have]
-    with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task(f"embedding {len(todo)} documents", total=len(todo))
-        for i in range(0, len(todo), ADD_BATCH):
-            batch = todo[i:i + ADD_BATCH]
-            index.store.add_texts([document_text(d) for d in batch],
-                                  metadatas=[{"beir_id": d["_id"]} for d in batch],
-                                  ids=[d["_id"] for d in batch])
-            progress.advance(task, len(batch))
+    progress = progress or Silent()
+    progress.start(f"embedding {len(todo)} documents", len(todo))
+    for i in range(0, len(todo), ADD_BATCH):
+        batch = todo[i:i + ADD_BATCH]
+        index.store.add_texts([document_text(d) for d in batch],
+                              metadatas=[{"beir_id": d["_id"]} for d in batch],
+                              ids=[d["_id"] for d in batch])
+        progress.advance(len(batch))
     return len(todo)
 
 
@@ -186,7 +186,7 @@ def beir_metrics(qrels: Qrels, run: Run) -> dict[str, float]:
 
 
 def run_beir(settings: Settings, root: Path, *, mode: str | None = None, cache_dir: Path | None = None,
-             show_progress: bool = True) -> dict:
+             progress: StepProgress | None = None) -> dict:
     """Index (or reuse) the corpus, retrieve for every judged query, score. Returns the result
     dict that `eval beir` saves."""
     import time
@@ -202,7 +202,7 @@ def run_beir(settings: Settings, root: Path, *, mode: str | None = None, cache_d
         # random vectors, top 100: recall 0.51 when set after adding, 0.99 before), so the run that
         # embedded the corpus scored dense at 64.17 instead of 64.51.
         index.collection.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
-        added = build_collection(index, corpus, show_progress)
+        added = build_collection(index, corpus, progress)
         t_index = time.perf_counter() - t0
         t1 = time.perf_counter()
         run = RETRIEVERS[mode](index, bs)(queries)

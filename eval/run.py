@@ -15,11 +15,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from opencite.eval import metrics as M
 from opencite.eval.judge import Judge, judge_endpoint
 from opencite.eval.questions import Question, load_questions, normalize_url
+from opencite.eval.progress import Silent, StepProgress
 from opencite.eval.report import write_report
 from opencite.store.embeddings import resolve_embedder
 from opencite.settings import Settings
@@ -37,7 +37,7 @@ class RunConfigError(ValueError):
 
 def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = None, k: int | None = None,
              concurrency: int | None = None, retrieval_mode: str | None = None, base_url: str | None = None,
-             judge: bool = True, retrieval_only: bool = False, chain=None, show_progress: bool = True) -> dict:
+             judge: bool = True, retrieval_only: bool = False, chain=None, progress: StepProgress | None = None) -> dict:
     from opencite.app.rag.chain import RagChain
     from opencite.app.rag.retrieval import MODES
 
@@ -72,7 +72,7 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
 
     finished = {i: r for i, r in load_results(out / RESULTS).items() if not r.get("error")}
     todo = [q for q in questions if q.id not in finished]
-    _run_questions(chain, grader, todo, k, mode, concurrency, out / RESULTS, show_progress,
+    _run_questions(chain, grader, todo, k, mode, concurrency, out / RESULTS, progress or Silent(),
                    skipped=len(questions) - len(todo))
 
     records = load_results(out / RESULTS)
@@ -153,20 +153,17 @@ def load_results(path: Path) -> dict[str, dict]:
     return records
 
 
-def _run_questions(chain, grader, todo, k, mode, concurrency, results_path, show_progress, skipped):
+def _run_questions(chain, grader, todo, k, mode, concurrency, results_path, progress: StepProgress, skipped):
     lock = threading.Lock()
-    columns = (TextColumn("[bold]eval[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=not show_progress) as progress, \
-            ThreadPoolExecutor(max_workers=concurrency) as pool, \
-            open(results_path, "a", encoding="utf-8") as sink:
-        task = progress.add_task(f"({skipped} already done)", total=len(todo))
+    progress.start(f"eval ({skipped} already done)", len(todo))
+    with ThreadPoolExecutor(max_workers=concurrency) as pool, open(results_path, "a", encoding="utf-8") as sink:
         futures = [pool.submit(evaluate_question, chain, grader, q, k, mode) for q in todo]
         for future in as_completed(futures):
             record = future.result()
             with lock:
                 sink.write(json.dumps(record, ensure_ascii=False) + "\n")
                 sink.flush()
-            progress.advance(task)
+            progress.advance()
 
 
 def evaluate_question(chain, grader: Judge | None, q: Question, k: int, mode: str) -> dict:

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from opencite.cli.errors import fail
 from opencite.cli.kb import kb_option, settings_for_kb
-from opencite.settings import Settings, get_settings
+from opencite.settings import Settings
 
 VERDICT_STYLE = {"supported": "green", "repointed": "green", "added": "green", "unsupported": "yellow"}
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from opencite.cli.errors import exits_on, fail
 from opencite.cli.kb import kb_option, settings_for_kb
+from opencite.cli.progress import RichSteps
 
 console = Console()
 
@@ -38,10 +39,10 @@ def register(app: typer.Typer) -> None:
         from opencite.eval.questions import QuestionsError
         from opencite.eval.run import RunConfigError, run_eval
 
-        with exits_on(QuestionsError, RunConfigError, ValueError):
+        with exits_on(QuestionsError, RunConfigError, ValueError), RichSteps(Console(stderr=True)) as steps:
             result = run_eval(settings_for_kb(kb), questions, out=out, k=k, concurrency=concurrency,
                               retrieval_mode=retrieval_mode, base_url=base_url, judge=judge,
-                              retrieval_only=retrieval_only)
+                              retrieval_only=retrieval_only, progress=steps)
         _print_result(result, results_key="json")
 
     @ev.command("citations")
@@ -78,8 +79,8 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         if model:
             settings = settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"model": model})})
-        with exits_on(BeirFormatError, ValueError):
-            result = run_beir(settings, directory, mode=retrieval_mode, cache_dir=cache)
+        with exits_on(BeirFormatError, ValueError), RichSteps(Console(stderr=True), transient=True) as steps:
+            result = run_beir(settings, directory, mode=retrieval_mode, cache_dir=cache, progress=steps)
         out_dir = out or settings.data_dir / "eval-runs" / f"beir-{Path(directory).resolve().name}"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "beir-results.json"

@@ -42,3 +42,25 @@ class RichProgress:
 
     def embedded(self, n: int) -> None:
         self.bar.advance(self._embed, n)
+
+
+class RichSteps:
+    """One bar for a counted job (eval's StepProgress): `with RichSteps(console) as steps: run(progress=steps)`."""
+
+    def __init__(self, console: Console, transient: bool = False) -> None:
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=transient)
+        self._task = None
+
+    def __enter__(self) -> "RichSteps":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
+
+    def start(self, description: str, total: int) -> None:
+        self._task = self.bar.add_task(description, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        self.bar.advance(self._task, steps)

@@ -71,8 +71,7 @@ def blog_sets(args, modes, sets) -> dict:
             before, rows = load(), {}
             for mode in modes:
                 res = run_eval(settings, args.questions, out=fresh(data / "eval-runs" / f"modes-{mode}-k10"),
-                               k=10, concurrency=1, retrieval_mode=mode, base_url=base, retrieval_only=True,
-                               show_progress=False)
+                               k=10, concurrency=1, retrieval_mode=mode, base_url=base, retrieval_only=True)
                 r, lat = res["summary"]["retrieval"], res["summary"]["latency"]
                 rows[mode] = {"queries": r["questions"], "ndcg@10": r["ndcg@10"], "mrr@10": r["mrr@10"],
                               "hit@10": r["hit@10"], "p50_ms": 1000 * lat["retrieve_p50_s"],

@@ -55,17 +55,17 @@ def test_metrics_in_percent_by_hand():
 
 def test_run_beir_indexes_once_into_its_own_collection(settings, tmp_path):
     root = write_beir(tmp_path / "tiny")
-    first = run_beir(settings, root, show_progress=False)
+    first = run_beir(settings, root)
     assert first["documents"] == 4 and first["queries"] == 3 and first["embedded_now"] == 4
     assert first["mode"] == settings.retrieval.mode  # no mode named: the settings' (as `eval beir` passes)
     assert first["metrics"]["ndcg@10"] == 100.0 and first["metrics"]["mrr@10"] == 100.0
     assert list(first["run"]["q1"])[0] == "d1"
     assert first["collection"].startswith("beir-tiny-") and first["collection"] != settings.chroma.collection
     assert not settings.index_dir.exists()  # the product index is not touched
-    again = run_beir(settings, root, show_progress=False)
+    again = run_beir(settings, root)
     assert again["embedded_now"] == 0 and again["metrics"] == first["metrics"]
     with pytest.raises(ValueError, match="not available"):
-        run_beir(settings, root, mode="sparse-magic", show_progress=False)
+        run_beir(settings, root, mode="sparse-magic")
 
 
 def test_cli_beir(settings_env, tmp_path, minilm_path):

@@ -53,7 +53,7 @@ def test_feedback_export_round_trips_into_eval_run(eval_settings, scripted_llm, 
 
     # eval run accepts the export as it is.
     CliRunner().invoke(app, ["feedback", "export", "--out", str(out)])
-    run = run_eval(settings, out, out=tmp_path / "run", show_progress=False)
+    run = run_eval(settings, out, out=tmp_path / "run")
     rows = {q["id"]: q for q in run["questions"]}
     assert set(rows) == {"fb-m-up", "fb-m-down"}
     assert run["summary"]["retrieval"]["questions"] == 1  # only the 👍 names its pages

@@ -65,8 +65,7 @@ def _chain_requests(scripted_llm):
 def test_run_end_to_end_then_resume(eval_settings, scripted_llm, tmp_path):
     settings, path = eval_settings
     out = tmp_path / "run"
-    result = run_eval(settings, path, out=out, k=2, concurrency=2, base_url="HTTPS://BLOG.example/",
-                      show_progress=False)
+    result = run_eval(settings, path, out=out, k=2, concurrency=2, base_url="HTTPS://BLOG.example/")
     by_id = {r["id"]: r for r in result["questions"]}
     assert list(by_id) == ["france", "two", "none", "free"]  # question order, not finish order
     assert len(_chain_requests(scripted_llm)) == 4
@@ -103,18 +102,18 @@ def test_run_end_to_end_then_resume(eval_settings, scripted_llm, tmp_path):
 
     # Re-run: everything finished, so the LLM is not asked again.
     scripted_llm.requests.clear()
-    again = run_eval(settings, path, out=out, k=2, concurrency=2, base_url="https://blog.example", show_progress=False)
+    again = run_eval(settings, path, out=out, k=2, concurrency=2, base_url="https://blog.example")
     assert scripted_llm.requests == [] and again["summary"]["questions"] == 4
 
     # A question lost from the results (killed mid-run) is the only one asked again.
     lines = (out / "results.jsonl").read_text().splitlines()
     (out / "results.jsonl").write_text("\n".join(l for l in lines if '"id": "two"' not in l) + "\n")
-    run_eval(settings, path, out=out, k=2, base_url="https://blog.example", show_progress=False)
+    run_eval(settings, path, out=out, k=2, base_url="https://blog.example")
     asked = [r["messages"][-1]["content"] for r in _chain_requests(scripted_llm)]
     assert len(asked) == 1 and "Berlin Wall fall?" in asked[0]
 
     with pytest.raises(RunConfigError, match="k: 2 -> 3"):
-        run_eval(settings, path, out=out, k=3, base_url="https://blog.example", show_progress=False)
+        run_eval(settings, path, out=out, k=3, base_url="https://blog.example")
 
 
 @pytest.mark.slow  # a whole run end to end or real timeouts: the full suite runs it
@@ -122,11 +121,11 @@ def test_failed_answers_are_retried_on_the_next_run(eval_settings, scripted_llm,
     settings, path = eval_settings
     out = tmp_path / "run"
     scripted_llm.fail(503)
-    first = run_eval(settings, path, out=out, k=2, judge=False, base_url=SITE, show_progress=False)
+    first = run_eval(settings, path, out=out, k=2, judge=False, base_url=SITE)
     assert first["summary"]["errors"] == 4
     assert all(r["error_kind"] for r in first["questions"]) and first["questions"][0]["sources"]
     scripted_llm.fail_status = None
-    second = run_eval(settings, path, out=out, k=2, judge=False, base_url=SITE, show_progress=False)
+    second = run_eval(settings, path, out=out, k=2, judge=False, base_url=SITE)
     assert second["summary"]["errors"] == 0 and "judge" not in second["questions"][0]
 
 
@@ -158,8 +157,7 @@ def test_cli_run_and_compare(eval_settings, scripted_llm, tmp_path, settings_env
 def test_retrieval_only_needs_no_llm(eval_settings, scripted_llm, tmp_path):
     settings, path = eval_settings
     settings.llm.base_url = "http://127.0.0.1:9/v1"  # nothing listens there
-    result = run_eval(settings, path, out=tmp_path / "r", k=2, base_url=SITE, retrieval_only=True,
-                      show_progress=False)
+    result = run_eval(settings, path, out=tmp_path / "r", k=2, base_url=SITE, retrieval_only=True)
     assert scripted_llm.requests == []
     by_id = {r["id"]: r for r in result["questions"]}
     assert by_id["france"]["retrieval"]["hit@2"] == 1.0 and by_id["france"]["answer"] == ""
@@ -172,4 +170,4 @@ def test_empty_index_is_refused_up_front(settings, tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text('{"id": 1, "question": "anything?"}\n')
     with pytest.raises(ValueError, match="is empty. Fix: run `opencite ingest"):
-        run_eval(settings, path, out=tmp_path / "r", retrieval_only=True, show_progress=False)
+        run_eval(settings, path, out=tmp_path / "r", retrieval_only=True)

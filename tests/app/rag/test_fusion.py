@@ -165,6 +165,6 @@ def test_beir_runs_every_mode(settings, tmp_path):
                                         + json.dumps({"_id": "q2", "text": "capital of Italy"}) + "\n")
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td6\t1\nq2\td1\t1\n")
     for mode in ("bm25", "hybrid"):
-        result = run_beir(settings, root, mode=mode, cache_dir=tmp_path / "cache", show_progress=False)
+        result = run_beir(settings, root, mode=mode, cache_dir=tmp_path / "cache")
         assert result["mode"] == mode
         assert result["metrics"]["mrr@10"] == 100.0, (mode, result["run"])
