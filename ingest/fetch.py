@@ -105,8 +105,8 @@ class Fetcher:
         self._failing: dict[str, int] = {}  # host -> requests in a row that got no usable answer
 
     async def _wait_for_slot(self, url: str) -> None:
-        """robots.txt Crawl-delay: requests to one host at least that far apart (capped by the
-        per-URL deadline, so a huge delay cannot hold a run hostage)."""
+        """robots.txt Crawl-delay or Request-rate (decimal seconds allowed): requests to one host at
+        least that far apart (capped by the per-URL deadline, so a huge delay cannot hold a run hostage)."""
         if not self.cfg.respect_robots:
             return
         delay = min(await self.robots.crawl_delay(self.client, url), self.cfg.timeout)

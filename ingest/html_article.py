@@ -3,7 +3,8 @@
 Two candidate extractors, chosen between by tests/benchmarks/bench_extraction.py:
 - "trafilatura": the kept extractor, as it is;
 - "rules": explicit boilerplate rules on the parsed tree (chrome tags, ARIA roles, class/id
-  patterns), the article/main element as root, then markdownify (ATX headings, fenced code).
+  patterns, text hidden by inline styles or the page's own <style> rules, see stylesheet.py),
+  the article/main element as root, then markdownify (ATX headings, fenced code).
 DEFAULT_STRATEGY is the one the benchmark measured best (figures in README, Ingest section)."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 from lxml import html as lxml_html
+
+from opencite.ingest.stylesheet import page_styles
 
 STRATEGIES = ("rules", "trafilatura")
 DEFAULT_STRATEGY = "rules"
@@ -36,12 +39,16 @@ _HIDDEN_STYLE = re.compile(
 )
 _ZERO_BOX = re.compile(r"(^|;)(height|width|max-height|max-width):0(px|em|rem|%)?(;|$|!)")
 _CLIPS = re.compile(r"(^|;)overflow:(hidden|clip)")
+# Every property the patterns above read: the ones a page's <style> rules are cascaded for.
+STYLE_PROPERTIES = frozenset({
+    "display", "visibility", "opacity", "font-size", "text-indent", "left", "top", "right", "margin-left",
+    "margin-top", "clip", "clip-path", "transform", "height", "width", "max-height", "max-width", "overflow"})
 
 
 def hidden_by_style(style: str) -> bool:
-    """True when an inline style keeps the element's text from any reader: display:none,
-    visibility:hidden, opacity:0, font-size:0, moved far off-screen, clipped to nothing, or a
-    zero height/width box that clips its overflow."""
+    """True when a style (inline, or cascaded from the page's <style> rules) keeps the element's
+    text from any reader: display:none, visibility:hidden, opacity:0, font-size:0, moved far
+    off-screen, clipped to nothing, or a zero height/width box that clips its overflow."""
     style = re.sub(r"\s+", "", style.lower())
     if not style:
         return False
@@ -94,11 +101,15 @@ def _metadata(doc: etree._Element) -> dict:
     }
 
 
-def _strip_chrome(root: etree._Element) -> None:
+def _strip_chrome(root: etree._Element, styles: dict | None = None) -> None:
+    """styles: element -> style cascaded from the page's <style> rules (stylesheet.page_styles);
+    an element they do not reach is judged on its inline style alone."""
+    styles = styles or {}
     doomed = [el for el in root.iter(*_DROP_TAGS)]
     for el in root.iter(etree.Element):
+        style = styles[el] if el in styles else (el.get("style") or "")
         if el.get("hidden") is not None or (el.get("aria-hidden") or "").strip().lower() == "true" \
-                or hidden_by_style(el.get("style") or ""):
+                or hidden_by_style(style):
             doomed.append(el)  # no reader sees it
             continue
         if el.tag in ("code", "span") and el.xpath("ancestor::pre or ancestor::code"):
@@ -129,13 +140,15 @@ def _code_language(el) -> str | None:
     return None
 
 
-def _rules_markdown(doc: etree._Element) -> str:
+def _rules_markdown(doc: etree._Element, url: str = "page", *, stylesheets: bool = True) -> str:
     from markdownify import markdownify
 
+    # Before any element leaves the tree: selectors such as `header + div` must see the page whole.
+    styles = page_styles(doc, STYLE_PROPERTIES, where=url) if stylesheets else {}
     # <header> blocks outside the article are site chrome; one inside it may hold the title.
     for header in doc.xpath("//header[not(ancestor::article) and not(ancestor::main)]"):
         header.drop_tree()
-    _strip_chrome(doc)
+    _strip_chrome(doc, styles)
     root = _root(doc)
     html = etree.tostring(root, encoding="unicode", method="html")
     markdown = markdownify(html, heading_style="ATX", bullets="-", code_language_callback=_code_language,
@@ -168,7 +181,10 @@ def _close_title(text: str) -> str:
     return text
 
 
-def html_to_article(text: str, url: str, *, strategy: str = DEFAULT_STRATEGY) -> Article:
+def html_to_article(text: str, url: str, *, strategy: str = DEFAULT_STRATEGY,
+                    stylesheets: bool = True) -> Article:
+    """stylesheets=False leaves out the page's <style> rules (only inline styles hide text): for
+    comparisons; ingest keeps the default. The "trafilatura" strategy reads neither."""
     from opencite.ingest.documents import ExtractionError
 
     if strategy not in STRATEGIES:
@@ -181,7 +197,7 @@ def html_to_article(text: str, url: str, *, strategy: str = DEFAULT_STRATEGY) ->
     if strategy == "trafilatura":
         markdown = _trafilatura_markdown(text, url)
     else:
-        markdown = _rules_markdown(doc)
+        markdown = _rules_markdown(doc, url, stylesheets=stylesheets)
     if not re.search(r"\w", markdown):
         scripts = "".join(s.text or "" for s in _parse(text).iter("script"))
         if len(scripts.strip()) > 0:
