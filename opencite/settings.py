@@ -99,9 +99,17 @@ class LLMSettings(BaseModel):
 
 
 class ServeSettings(BaseModel):
-    engine: Literal["vllm", "cpu", "hf-endpoint"] = "cpu"
+    # auto: llama.cpp where it is installed and loads on this CPU, else `transformers serve` (cpu);
+    # a model given as a Hugging Face id or folder always means cpu (serving/engine_choice.py).
+    engine: Literal["auto", "llamacpp", "cpu", "vllm", "hf-endpoint"] = "auto"
     preset: str = "qwen2.5-0.5b-instruct"
-    model: str | None = None  # overrides the preset's model (a hub id or a local path)
+    # Overrides the preset's model (a hub id or a local path); llamacpp: a local .gguf file, or
+    # the Hub repo holding `gguf_file`.
+    model: str | None = None
+    # llamacpp: the GGUF file in that repo (default: the preset's gguf_file, e.g. a q8_0 for q4_k_m).
+    gguf_file: str | None = None
+    # llamacpp: CPU threads; None: one per physical core this process may use (not per SMT thread).
+    threads: int | None = Field(None, ge=1)
     served_model_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

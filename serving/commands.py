@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -70,7 +71,13 @@ def cpu_command(settings: Settings, preset: Preset | None = None, executable: st
     return cmd
 
 
+
+
 def engine_command(settings: Settings, resolve: bool = True) -> list[str]:
+    if settings.serve.engine == "auto":
+        from opencite.serving.engine_choice import with_engine
+
+        settings, _ = with_engine(settings)
     engine = settings.serve.engine
     if engine == "vllm":
         exe = _executable("vllm", "install it on a GPU machine: pip install 'opencite[gpu]'") if resolve else "vllm"
@@ -82,6 +89,13 @@ def engine_command(settings: Settings, resolve: bool = True) -> list[str]:
             else "transformers"
         )
         return cpu_command(settings, executable=exe)
+    if engine == "llamacpp":
+        from opencite.serving import llamacpp
+
+        if resolve and importlib.util.find_spec("llama_cpp") is None:
+            raise EngineNotInstalledError(f"`llama_cpp` is not installed; {llamacpp.INSTALL_HINT}")
+        # Resolving here fetches the preset's GGUF into the Hugging Face cache (once).
+        return llamacpp.engine_command(settings, resolve=resolve)
     raise ValueError(f"engine {engine!r} does not run a local command")
 
 
@@ -89,6 +103,6 @@ def redact(cmd: list[str]) -> list[str]:
     """The command for printing: the API key value hidden."""
     out = list(cmd)
     for i, part in enumerate(out[:-1]):
-        if part == "--api-key":
+        if part in ("--api-key", "--api_key"):  # vLLM's spelling, llama-cpp-python's
             out[i + 1] = "**********"
     return out

@@ -59,10 +59,11 @@ def served_model(settings: Settings) -> str:
     """The name requests must use for the locally served model.
 
     `transformers serve` pins one model and accepts only its id or path; vLLM answers to
-    --served-model-name."""
+    --served-model-name, llama-cpp-python's server to --model_alias (and, with one model loaded,
+    to any name: so `auto`, which may become either CPU engine, takes the `transformers serve` name)."""
     serve = settings.serve
     preset = get_preset(serve.preset)
-    if serve.engine == "cpu":
+    if serve.engine in ("cpu", "auto"):
         return serve.model or preset.model
     if serve.served_model_name:
         return serve.served_model_name

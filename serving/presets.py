@@ -24,6 +24,9 @@ class Preset(BaseModel):
     tool_call_parser: str | None = None
     hf_instance_type: str | None = None
     hf_instance_size: str | None = None
+    # --engine llamacpp: a GGUF on the Hub (the first shard's name for a split file).
+    gguf_repo: str | None = None
+    gguf_file: str | None = None
 
 
 class UnknownPresetError(ValueError):

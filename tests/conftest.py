@@ -140,3 +140,30 @@ def chroma_server(tmp_path_factory):
         yield url
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def llamacpp_engine(tmp_path_factory):
+    """A real llama-cpp-python server on the tiny GGUF (tests/fixtures/tiny_gguf.py), built by
+    `engine_command` and started and stopped by opencite's own process manager (serving/process.py),
+    as `opencite serve --engine llamacpp` does."""
+    from opencite.serving import process
+    from opencite.serving.commands import engine_command
+    from opencite.serving.endpoint import served_base_url
+    from opencite.settings import Settings
+    from tests.fixtures.tiny_gguf import ALIAS, write_tiny_gguf
+    from tests.fixtures.tiny_llm import Engine
+
+    root = tmp_path_factory.mktemp("llamacpp-engine")
+    gguf = write_tiny_gguf(root / "tiny.gguf")
+    # One thread: the tiny model needs no more, and the 2 shared cores serve the other tests.
+    serve = {"engine": "llamacpp", "model": str(gguf), "served_model_name": ALIAS, "port": free_port(),
+             "max_model_len": 2048, "threads": 1, "api_key": None}
+    settings = Settings(_env_file=None, data_dir=root / "data", serve=serve)
+    url = served_base_url(settings)
+    process.start_detached(settings, engine_command(settings), url, None, timeout=120)
+    try:
+        yield Engine(base_url=url, model=ALIAS, api_key="not-needed", data_dir=root / "data",
+                     env=dict(os.environ))
+    finally:
+        process.stop(settings)

@@ -13,6 +13,8 @@ from rich.console import Console
 from opencite.cli.errors import fail
 from opencite.serving.commands import EngineNotInstalledError, engine_command, redact
 from opencite.serving.endpoint import resolve_llm, served_base_url
+from opencite.serving.engine_choice import with_engine
+from opencite.serving.llamacpp import GGUFModelError
 from opencite.serving.health import wait_ready
 from opencite.serving.presets import UnknownPresetError, get_preset, load_presets
 from opencite.settings import Settings, get_settings
@@ -32,7 +34,8 @@ def with_overrides(settings: Settings, **values) -> Settings:
 
 
 def serve(
-    engine: Optional[str] = typer.Option(None, help="vllm | cpu | hf-endpoint (default: settings serve.engine)."),
+    engine: Optional[str] = typer.Option(None, help="auto | llamacpp | cpu | vllm | hf-endpoint (default: settings "
+                                         "serve.engine, auto: llama.cpp where installed, else cpu)."),
     preset: Optional[str] = typer.Option(None, help="Model preset from serving/presets.toml (see `opencite presets`)."),
     model: Optional[str] = typer.Option(None, help="Hub id or local folder overriding the preset's model."),
     host: Optional[str] = typer.Option(None),
@@ -49,6 +52,10 @@ def serve(
         settings = with_overrides(get_settings(), engine=engine, preset=preset, model=model, host=host, port=port)
     except ValueError as exc:
         fail(f"bad serve option: {exc}", code=1)
+    settings, passed_over = with_engine(settings)
+    if passed_over:
+        console.print(f"[yellow]llama.cpp is not used:[/yellow] {passed_over} — running `transformers serve` instead",
+                      highlight=False)
     if stop:
         state = process.stop(settings)
         console.print(f"stopped pid {state['pid']} ({state['url']})" if state else "no server was running")
@@ -58,14 +65,16 @@ def serve(
             _deploy_hf_endpoint(settings, dry_run=dry_run, timeout=timeout, console=console)
             return
         cmd = engine_command(settings, resolve=not dry_run)
-    except (UnknownPresetError, EngineNotInstalledError) as exc:
+    except (UnknownPresetError, EngineNotInstalledError, GGUFModelError) as exc:
         fail(str(exc), code=1)
     if dry_run:
         typer.echo(shlex.join(redact(cmd)))
         return
     chosen = settings.serve.model or ""
     if chosen.startswith(("/", "./", "../", "~")) and not Path(chosen).expanduser().exists():
-        fail(f"model folder {chosen} does not exist; give a Hugging Face model id or an existing folder (--model)", code=1)
+        what = "GGUF file" if chosen.endswith(".gguf") else "model folder"
+        fail(f"{what} {chosen} does not exist; give a Hugging Face model id, an existing folder or a .gguf file (--model)",
+             code=1)
     if settings.serve.engine == "cpu" and settings.serve.api_key is not None:
         console.print("[yellow]note:[/yellow] `transformers serve` does not check API keys; bind it to 127.0.0.1 "
                       "or put it behind a proxy that does")

@@ -65,8 +65,9 @@ def llm_answers(settings: Settings) -> bool:
 def serve_model_hint(settings: Settings) -> str:
     model = settings.serve.model or f"the preset {settings.serve.preset!r}"
     return (f"The CPU LLM engine could not start {model} (no download possible?). Copy the model to "
-            "this machine and set OPENCITE_SERVE__MODEL=/path/to/model, or use a running "
-            "OpenAI-compatible server: OPENCITE_LLM__BASE_URL=http://host:port/v1")
+            "this machine and set OPENCITE_SERVE__MODEL=/path/to/model (a .gguf file for llama.cpp, a "
+            "Hugging Face folder for transformers serve), or use a running OpenAI-compatible server: "
+            "OPENCITE_LLM__BASE_URL=http://host:port/v1")
 
 
 def warm_up(settings: Settings) -> str | None:
@@ -83,7 +84,9 @@ def start_engine(settings: Settings) -> subprocess.Popen | None:
     """Start `opencite serve --engine cpu` and wait until it answers; None (after printing
     the fix) when it cannot start."""
     # Attached (--foreground) so the engine stops with `up`.
-    proc = subprocess.Popen(_opencite("serve", "--engine", "cpu", "--foreground"))
+    # `up` runs a CPU engine: the configured one, or auto (llama.cpp where it loads).
+    engine = settings.serve.engine if settings.serve.engine in ("auto", "llamacpp", "cpu") else "auto"
+    proc = subprocess.Popen(_opencite("serve", "--engine", engine, "--foreground"))
     try:
         return _wait_engine(settings, proc)
     except BaseException:  # Ctrl-C / SIGTERM while starting: do not leave the engine behind

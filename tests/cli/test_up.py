@@ -86,3 +86,27 @@ def test_empty_index_is_ingested_from_the_sources_file_then_the_chat_opens(setti
     with open_index(settings_env) as idx:
         got = {m["source"] for m in idx.collection.get(include=["metadatas"])["metadatas"]}
     assert got == set(urls)
+
+
+def test_on_a_fresh_home_up_chooses_llamacpp_and_the_chat_answers_through_it(settings_env, tmp_path):
+    from tests.fixtures.tiny_gguf import write_tiny_gguf
+
+    add_pages(settings_env, PAGES)
+    gguf = write_tiny_gguf(tmp_path / "tiny.gguf")
+    home = tmp_path / "home"
+    home.mkdir()
+    port, llm_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCITE_LLM__")}
+    env.update(HOME=str(home), OPENCITE_SERVE__MODEL=str(gguf), OPENCITE_SERVE__PORT=str(llm_port),
+               OPENCITE_SERVE__MAX_MODEL_LEN="2048", OPENCITE_SERVE__THREADS="1", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(UP + ["--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", timeout=240, proc=proc)
+        models = httpx.get(f"http://127.0.0.1:{llm_port}/v1/models").json()
+        assert models["data"]  # the llama.cpp server `up` started answers
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert "running:" in err and "llama_cpp.server" in err  # `opencite serve --engine auto` chose llama.cpp
+    assert "llama.cpp is not used" not in err
