@@ -66,7 +66,9 @@ def split_sentences(text: str, *, tables: bool = False) -> list[Sentence]:
     if not text.strip():
         return []
     line_starts = [0]
-    for m in re.finditer("\n", text):
+    # Line breaks as markdown-it counts them (it reads a lone \r as one too): its token maps are
+    # line numbers in that count, and an LLM's text may hold any of them.
+    for m in re.finditer("\r\n|\r|\n", text):
         line_starts.append(m.end())
     line_starts.append(len(text) + 1)
 

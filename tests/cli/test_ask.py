@@ -61,3 +61,18 @@ def test_bad_input_is_one_clear_line(ask, monkeypatch, args, env, message):
     result = ask(*args)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow  # a real llama.cpp server
+def test_ask_end_to_end_through_llamacpp(indexed, settings_env, llamacpp_engine, monkeypatch):
+    for key, value in {"OPENCITE_LLM__BASE_URL": llamacpp_engine.base_url, "OPENCITE_LLM__MODEL": llamacpp_engine.model,
+                       "OPENCITE_LLM__CONTEXT_WINDOW": "2048", "OPENCITE_LLM__MAX_TOKENS": "16"}.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["ask", "What is the capital of Italy?", "--timings"])
+    assert result.exit_code == 0, result.output
+    for line in ("first token", "last token"):
+        assert line in result.output
+    body = CliRunner().invoke(app, ["ask", "What is the capital of Italy?", "--json"])
+    assert body.exit_code == 0, body.output
+    assert json.loads(body.output)["sources"][0]["url"] == "https://blog.example/rome"
