@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
-    from opencite.app.citations.attribution import Attribution
+    from opencite.app.citations.verdicts import Attribution
 
 
 @dataclass
@@ -19,6 +19,9 @@ class Source:
     score: float  # relevance, higher is better
     heading_path: str = ""
     chunk_id: str = ""
+    # Not in the prompt: found in the knowledge base after generation for a sentence no prompt
+    # source supported (numbered after the prompt's sources; app/rag/lookup.py).
+    found_after: bool = False
 
 
 @dataclass

@@ -5,8 +5,9 @@ Each line `{id, question, answer, sources?}` (other keys ignored; `sources` as i
 the question goes through the chain's own retrieval (default mode and k), the answer through the
 chain's attribution (settings.attribution; mode `off` is read as `flag`, since checking is the
 point). Writes `<out>/results.jsonl` (one line per answer: id and its sentences with text,
-outcome, cited URLs, support score and quote), `summary.json` and `report.md`: page-level
-citation precision and recall against `sources`, and the outcome counts.
+outcome, verdict, cited URLs, support score, quote and the words that differ when contradicted),
+`summary.json` and `report.md`: page-level citation precision and recall against `sources`, the
+outcome and verdict counts, and the contradicted and unverified sentences.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
             retrieved = retriever.invoke([{"role": "user", "content": q.question}], k=k, retrieval_mode=mode)
             given = RagAnswer(q.question, q.question, answers[q.id], retrieved.sources, [], 0)
             attributed = chain.attribute(given)
-            urls = {s.n: normalize_url(s.url) for s in retrieved.sources}
+            # the prompt's sources and any the chain found after them (a sentence may cite those)
+            urls = {s.n: normalize_url(s.url) for s in attributed.sources}
             sentences = M.sentence_records(attributed.attribution, urls)
             record = {"id": q.id, "question": q.question, "answer": answers[q.id],
                       "attributed_answer": attributed.answer, "relevant": q.sources, "sentences": sentences,
@@ -80,6 +82,11 @@ def report(config: dict, summary: dict, records: list[dict]) -> str:
              f"{config['attribution']['mode']}, scorer {config['attribution']['scorer']}, "
              f"threshold {config['attribution']['threshold']}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {f(v)} |" for k, v in summary.items()]
-    lines += ["", "## Unsupported sentences", ""]
-    lines += [f"- `{r['id']}`: {s['text']}" for r in records for s in r["sentences"] if s["outcome"] == "unsupported"]
+    lines += ["", "## Contradicted sentences", "", "The source states something else in its place.", ""]
+    lines += [f"- `{r['id']}`: {s['text']} — source: "
+              + "; ".join(f"“{d['source']}” (not “{d['claim']}”)" for d in s.get("differs") or [])
+              for r in records for s in r["sentences"] if s.get("verdict") == "contradicted"]
+    lines += ["", "## Unverified sentences", "", "No source states them (markers kept).", ""]
+    lines += [f"- `{r['id']}`: {s['text']}" for r in records for s in r["sentences"]
+              if s["outcome"] == "unsupported" and s.get("verdict") != "contradicted"]
     return "\n".join(lines) + "\n"

@@ -117,26 +117,37 @@ def percentiles(values: Iterable[float | None], qs=(50, 95)) -> dict[str, float 
     return {f"p{q}": float(np.percentile(xs, q)) for q in qs}
 
 
+VERDICTS = ("supported", "contradicted", "not_found")
+OUTCOMES = ("supported", "repointed", "added", "unsupported")
+VERDICT_KEYS = {"supported": "verified", "contradicted": "contradicted", "not_found": "not_found"}
+
+
 def sentence_records(attribution, source_urls: dict[int, str]) -> list[dict]:
-    """An answer's checked sentences as eval records: text, outcome, cited URLs, score, quote."""
+    """An answer's checked sentences as eval records: text, outcome, verdict, cited URLs, score,
+    quote, and for a contradicted sentence the words that differ (`differs`: [{claim, source}])."""
     if attribution is None:
         return []
     out = []
     for s in attribution.sentences:
         quotes = [e.quote for e in s.evidence if e.supports and e.n in s.markers]
-        out.append({"text": s.text, "outcome": s.outcome, "cited": [source_urls[n] for n in s.markers],
+        conflict = next((e for e in s.evidence if getattr(e, "contradicts", False)), None)
+        out.append({"text": s.text, "outcome": s.outcome, "verdict": getattr(s, "verdict", None),
+                    "cited": [source_urls[n] for n in s.markers],
                     "original_cited": [source_urls[n] for n in s.original_markers],
-                    "score": s.score, "quote": quotes[0] if quotes else None})
+                    "score": s.score, "quote": quotes[0] if quotes else None,
+                    "differs": conflict.differs if conflict else [],
+                    "contradicted_by": source_urls.get(conflict.n) if conflict else None})
     return out
 
 
 def attribution_stats(sentences: list[dict], relevant: set[str] | None) -> dict:
     """Page-level citation precision (citations pointing at a gold page) and recall (checked
-    sentences citing at least one gold page) of one answer, and its outcome counts."""
-    counts = {o: sum(1 for s in sentences if s["outcome"] == o)
-              for o in ("supported", "repointed", "added", "unsupported")}
+    sentences citing at least one gold page) of one answer, its outcome and verdict counts."""
+    counts = {o: sum(1 for s in sentences if s["outcome"] == o) for o in OUTCOMES}
+    # verdict counts; `verified` is the supported verdict (`supported` is the marker outcome)
+    verdicts = {VERDICT_KEYS[v]: sum(1 for s in sentences if s.get("verdict") == v) for v in VERDICTS}
     stats = {"sentences": len(sentences), "citations": sum(len(s["cited"]) for s in sentences),
-             "to_gold": None, "sentences_citing_gold": None, **counts}
+             "to_gold": None, "sentences_citing_gold": None, **counts, **verdicts}
     if relevant:
         stats["to_gold"] = sum(1 for s in sentences for url in s["cited"] if url in relevant)
         stats["sentences_citing_gold"] = sum(1 for s in sentences if set(s["cited"]) & relevant)
@@ -144,11 +155,15 @@ def attribution_stats(sentences: list[dict], relevant: set[str] | None) -> dict:
 
 
 def summarise_attribution(stats: list[dict]) -> dict:
-    """Micro-averaged precision / recall over answers with known gold pages, outcome totals."""
+    """Micro-averaged precision / recall over answers with known gold pages, outcome and verdict
+    totals, and the share of answers with a sentence flagged (contradicted or not found)."""
     known = [s for s in stats if s.get("to_gold") is not None]
     out = {"answers": len(stats),
            "citation_precision": ratio((s["to_gold"] for s in known), (s["citations"] for s in known)),
            "citation_recall": ratio((s["sentences_citing_gold"] for s in known), (s["sentences"] for s in known))}
-    for o in ("supported", "repointed", "added", "unsupported"):
+    for o in OUTCOMES:
         out[o] = sum(s.get(o, 0) for s in stats)
+    for v in VERDICT_KEYS.values():
+        out[v] = sum(s.get(v, 0) for s in stats)
+    out["answers_flagged"] = share(s.get("contradicted", 0) + s.get("not_found", 0) > 0 for s in stats)
     return out

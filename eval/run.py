@@ -179,10 +179,11 @@ def evaluate_question(chain, grader: Judge | None, q: Question, k: int, mode: st
         answer=ans.answer,
         error=ans.error,
         error_kind=ans.error_kind,
-        sources=[{"n": s.n, "url": urls[s.n], "title": s.title, "score": s.score, "chunk_id": s.chunk_id}
-                 for s in ans.sources],
+        sources=[{"n": s.n, "url": urls[s.n], "title": s.title, "score": s.score, "chunk_id": s.chunk_id,
+                  "found_after": s.found_after} for s in ans.sources],
         cited=[s.n for s in ans.cited],
-        page_run=M.page_run((urls[s.n], s.score) for s in ans.sources),
+        # Retrieval is what reached the prompt: sources found after the answer are attribution's.
+        page_run=M.page_run((urls[s.n], s.score) for s in ans.sources if not s.found_after),
         citations=M.citation_stats(ans.answer, ans.dropped_markers, urls, relevant),
         says_not_covered=M.says_not_covered(ans.answer),
         sentences=M.sentence_records(ans.attribution, urls),

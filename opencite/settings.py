@@ -158,7 +158,16 @@ class RetrievalSettings(BaseModel):
     reranker_device: str = "cpu"
     rerank_candidates: int = Field(30, ge=1)  # the reranker scores this many of the best hits
     # Chunks of the same page either side of each hit sent with it, in its text (0: the hit alone).
+    # k and neighbours make the candidate pool; what reaches the prompt is `source_tokens` of it.
     neighbours: int = Field(1, ge=0, le=5)
+    # Tokens of the prompt given to sources: sentence windows around the retrieved chunks' best
+    # sentences, in rank order (docs/retrieval.md "Prompt budget"). None: per engine — 1500 for a
+    # local CPU engine (cpu/llamacpp, no llm.base_url) or a window <= 8k, else min(6000, window/4).
+    source_tokens: int | None = Field(None, ge=64)
+    # After generation, answer sentences no prompt source supports are looked up in the KB (one
+    # batched hybrid query); at most this many passages not in the prompt join attribution as
+    # found-after sources (0: no lookup).
+    lookup_passages: int = Field(5, ge=0, le=20)
 
 
 class ApiSettings(BaseModel):
@@ -211,6 +220,16 @@ class AttributionSettings(BaseModel):
     cross_encoder_model: str | None = None  # local folder or hub id (NLI or claim-check model)
     cross_encoder_device: str = "cpu"
     min_claim_words: int = Field(2, ge=1)  # sentences with fewer content words ("Yes.") are not checked
+    # A figure or name of the sentence that a window does not state (absent, not contradicted)
+    # lowers that window's support by this much each; a different one in its place vetoes it.
+    absent_penalty: float = Field(0.1, ge=0, le=1)
+    # A sentence no source supports is `contradicted` when a window scoring at least
+    # threshold - contradiction_margin states a different fact in its place; else `not_found`.
+    contradiction_margin: float = Field(0.15, ge=0, le=1)
+    # A sentence negated where the window's like sentences affirm it (or the reverse) is contradicted.
+    check_negation: bool = True
+    # Sentences checked per answer; those beyond are not checked (the result counts them).
+    max_sentences: int = Field(200, ge=1)
 
 
 class Settings(BaseSettings):

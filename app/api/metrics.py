@@ -36,6 +36,9 @@ class ApiMetrics:
                                ["kb", "outcome"], registry=r)
         self.dropped = Counter("opencite_dropped_citation_markers",
                                "Citation markers the chain removed because they named no source", ["kb"], registry=r)
+        self.verdicts = Counter("opencite_attribution_verdicts",
+                                "Checked answer sentences by verdict (supported, contradicted, not_found)",
+                                ["kb", "verdict"], registry=r)
         gauge = Gauge("opencite_active_generations", "Answers being generated now", registry=r)
         gauge.set_function(active_generations)
 
@@ -49,6 +52,10 @@ class ApiMetrics:
         self.answers.labels(kb, outcome).inc()
         if answer.dropped_markers:
             self.dropped.labels(kb).inc(answer.dropped_markers)
+        attribution = getattr(answer, "attribution", None)
+        for verdict, count in (getattr(attribution, "verdicts", None) or {}).items():
+            if count:
+                self.verdicts.labels(kb, verdict).inc(count)
 
     def observe_error(self, kb: str) -> None:
         self.answers.labels(kb, "error").inc()

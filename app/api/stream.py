@@ -73,11 +73,21 @@ class ChunkBuilder:
         return self([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}], **extra)
 
     def final(self, answer, streamed: str) -> list[str]:
-        """The last chunk (finish reason, citations, sources, attributions) and, when asked for,
-        the usage chunk: the one place a stream's closing data is made."""
+        """The last chunk (finish reason, citations, sources, attributions, and `opencite`: the
+        answer as a non-streamed response carries it) and, when asked for, the usage chunk: the
+        one place a stream's closing data is made.
+
+        The deltas carried the text as the LLM wrote it; attribution may then have repaired its
+        markers. `opencite.content` is the final text (equal to a non-streamed response's
+        `message.content`), `opencite.annotations` index it, and so do `attributions`; the
+        delta's own `annotations` index the streamed text. OpenAI clients keep the unknown field
+        (`model_extra` in Python, a plain property in JS) and never append it to the content."""
         annotations, attributions = attribution_fields(answer, streamed)
+        final_notes, _ = attribution_fields(answer)
         extension = {"citations": [source_json(s) for s in answer.cited],
-                     "sources": [source_json(s) for s in answer.sources], "attributions": attributions}
+                     "sources": [source_json(s) for s in answer.sources], "attributions": attributions,
+                     "opencite": {"content": answer.answer, "annotations": final_notes,
+                                  "repaired": answer.answer != streamed.strip()}}
         delta = {"annotations": annotations} if annotations else {}
         chunks = [self.delta(delta, finish_reason_of(answer), **extension)]
         if self.include_usage:
@@ -173,13 +183,14 @@ def chain_error(kind: str | None, message: str) -> APIError:
 
 def source_json(s) -> dict:
     return {"n": s.n, "title": s.title, "url": s.url, "snippet": s.snippet, "score": float(s.score),
-            "heading_path": getattr(s, "heading_path", ""), "chunk_id": getattr(s, "chunk_id", "")}
+            "heading_path": getattr(s, "heading_path", ""), "chunk_id": getattr(s, "chunk_id", ""),
+            "found_after": bool(getattr(s, "found_after", False))}
 
 
 def attribution_fields(answer, streamed: str | None = None) -> tuple[list[dict], dict | None]:
     """OpenAI `url_citation` annotations and the `attributions` extension of an answer (none
     when attribution is off). For a stream, annotation spans index the text it sent."""
-    from opencite.app.citations.attribution import annotations, attributions_json
+    from opencite.app.citations.annotations import annotations, attributions_json
 
     if answer.attribution is None:
         return [], None

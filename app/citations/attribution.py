@@ -2,27 +2,34 @@
 
 Each prose sentence (see `sentences`) is scored against every source's runs of 1 to
 `window_sentences` adjacent sentences (windows) by a pluggable scorer (`support`); the best
-window of a source is its quote. A figure, version or date in the sentence must appear in that
-window, and a name somewhere in the source (its text, title or heading; see `claim_facts`), else
-the source does not support the sentence. A sentence no source supports alone may be supported
-by two together (a comparison of two pages), each cited. Outcomes:
+window of a source is its quote. The sentence's figures and names (`facts`) are then looked for,
+as text writes them: a figure in the window, a name anywhere in the source (text, title,
+heading). A fact the window does not state (absent) lowers that window's support by
+`absent_penalty`; a DIFFERENT figure or name in its place, or the claim negated, is a
+contradiction and vetoes it. A sentence no source supports alone may be supported by two
+together (a comparison of two pages), each cited.
+
+Verdicts: `supported` (a source states it: quote and deep link), `contradicted` (no source
+supports it and one of the windows most like it states something else in its place: the
+source's words are kept), `not_found` (no source states it). Marker outcomes:
 
 - `supported`: a source the sentence cites supports it;
 - `repointed`: its markers point at sources that do not support it and another one does;
 - `added`: it cites nothing and a source supports it;
-- `unsupported`: no source supports it (flagged, never dropped).
+- `unsupported`: no source supports it (flagged, never dropped; its verdict says why).
 
-Mode `repair` rewrites the markers (repointed → the supporting source, added → a new marker,
-unsupported → its markers removed); `flag` reports the same outcomes on the text as written.
-Sentences too short to check, and ones saying the pages do not cover the question, get no
-outcome.
+Mode `repair` changes markers only on evidence: repointed → the supporting source, added → a new
+marker, contradicted → its markers removed; a sentence not found keeps its markers (shown as
+unverified). `flag` reports the same on the text as written. Sentences too short to check, and
+ones saying the pages do not cover the question, get no outcome; sentences beyond
+`max_sentences` are not checked (`Attribution.unchecked` counts them).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 
@@ -30,12 +37,13 @@ import numpy as np
 
 from opencite.app.answer import Source
 from opencite.app.citations.sentences import MARKER, Sentence, split_sentences
-from opencite.app.citations.facts import ClaimFacts, claim_facts, clause_facts, name_found, name_haystack, number_found, numbers_in
+from opencite.app.citations.facts import ClaimFacts, FactCheck, check, claim_facts, clause_facts, hard_names
+from opencite.app.citations.figures import figure_found, numbers_in
+from opencite.app.citations.names import name_found, name_haystack
 from opencite.app.citations.support import EmbeddingLexicalScorer, Scorer, content_terms
-from opencite.app.citations.text_fragment import fragment_url
+from opencite.app.citations.verdicts import OUTCOMES, VERDICTS, Attribution, Evidence, SentenceAttribution
 from opencite.settings import AttributionSettings
 
-OUTCOMES = ("supported", "repointed", "added", "unsupported")
 # An answer saying the pages do not cover the question (eval counts these abstentions too).
 ABSTAIN = re.compile(
     r"\b(?:not (?:covered|mentioned|addressed|discussed|included|provided|found|present|contain)"
@@ -47,45 +55,6 @@ ABSTAIN = re.compile(
     re.IGNORECASE,
 )
 _END_PUNCT = re.compile(r"\s*([.!?:;]+[\"')\]*_]*)\s*$")
-
-
-@dataclass
-class Evidence:
-    n: int  # source number
-    score: float
-    supports: bool
-    quote: str  # plain text of the source's best window
-    start: int  # the window's offsets in the source's snippet
-    end: int
-
-
-@dataclass
-class SentenceAttribution:
-    start: int  # offsets in the attributed answer text
-    end: int
-    text: str
-    outcome: str
-    markers: list[int]  # as in the attributed text
-    original_markers: list[int]  # as the LLM wrote them
-    score: float  # best support over all sources
-    evidence: list[Evidence] = field(default_factory=list)  # cited and best sources
-    written_start: int = 0  # offsets in the answer as the LLM wrote it (what a stream sent)
-    written_end: int = 0
-
-    def quote_for(self, n: int) -> Evidence | None:
-        return next((e for e in self.evidence if e.n == n and e.supports), None)
-
-
-@dataclass
-class Attribution:
-    mode: str
-    text: str  # the answer after attribution (markers repaired in mode `repair`)
-    sentences: list[SentenceAttribution]
-    counts: dict[str, int]
-    seconds: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -117,10 +86,12 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
     t0 = time.perf_counter()
     by_n = {s.n: s for s in sources}
     sentences = [s for s in split_sentences(answer) if _checkable(s, settings)]
+    unchecked = max(0, len(sentences) - settings.max_sentences)
+    sentences = sentences[:settings.max_sentences]
     windows = _windows(sources, settings.window_sentences)
     haystacks = {src.n: name_haystack(src.snippet, " ".join(w.text for w in windows if w.n == src.n),
                                       src.title, src.heading_path) for src in sources}
-    results: list[tuple[Sentence, str, list[int], float, list[Evidence]]] = []
+    results: list[tuple[Sentence, str, list[int], float, list[Evidence], str]] = []
     if sentences:
         raw = scorer.score([s.claim for s in sentences], [w.parts for w in windows]) if windows \
             else np.zeros((len(sentences), 0))
@@ -128,13 +99,14 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
             results.append(_decide(sentence, raw[i], windows, haystacks, by_n, settings))
     text, spans = _rewrite(answer, results, settings.mode)
     out = []
-    for (sentence, outcome, markers, score, evidence), (start, end) in zip(results, spans):
+    for (sentence, outcome, markers, score, evidence, verdict), (start, end) in zip(results, spans):
         written = [n for n in sentence.markers if n in by_n]
         out.append(SentenceAttribution(start, end, text[start:end], outcome,
                                        markers if settings.mode == "repair" else written, written, score, evidence,
-                                       sentence.start, sentence.end))
+                                       sentence.start, sentence.end, verdict))
     counts = {o: sum(1 for s in out if s.outcome == o) for o in OUTCOMES}
-    return Attribution(settings.mode, text, out, counts, time.perf_counter() - t0)
+    verdicts = {v: sum(1 for s in out if s.verdict == v) for v in VERDICTS}
+    return Attribution(settings.mode, text, out, counts, time.perf_counter() - t0, verdicts, unchecked)
 
 
 def _checkable(sentence: Sentence, settings: AttributionSettings) -> bool:
@@ -160,8 +132,14 @@ def _source_windows(snippet: str, size: int) -> tuple[tuple, ...]:
         for j in range(i, min(i + size, len(parts))):
             claims = [p.claim for p in parts[i:j + 1]]
             text = " ".join(claims)
-            out.append((s.start, parts[j].end, text, claims, numbers_in(text)))
+            # A table row is scored with its header (what its cells mean); quoted without it.
+            scored = [f"{_plain_row(p.context)}: {c}" if p.context else c for p, c in zip(parts[i:j + 1], claims)]
+            out.append((s.start, parts[j].end, text, scored, numbers_in(text)))
     return tuple(out)
+
+
+def _plain_row(row: str) -> str:
+    return " ".join(cell.strip() for cell in row.strip().strip("|").split("|") if cell.strip())
 
 
 def warm(sources: list[Source], scorer: Scorer, settings: AttributionSettings, written: str = "") -> None:
@@ -176,52 +154,130 @@ def warm(sources: list[Source], scorer: Scorer, settings: AttributionSettings, w
 
 def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystacks: dict[int, str],
             by_n: dict[int, Source], settings: AttributionSettings):
-    facts = claim_facts(sentence.claim) if settings.check_numbers_and_names else ClaimFacts(frozenset(), frozenset())
-    clauses = clause_facts(sentence.claim) if settings.check_numbers_and_names else []
-    names_ok = {n: all(name_found(x, h) for x in facts.names) for n, h in haystacks.items()}
-    best: dict[int, tuple[float, bool, _Window]] = {}  # per source: (score, passes checks, window)
+    claim = sentence.claim
+    checking = settings.check_numbers_and_names
+    facts = claim_facts(claim) if checking else ClaimFacts()
+    clauses = clause_facts(claim) if checking else []
+    # A capitalised first word is a name when some source has it ("Mixtral supports ..."), else
+    # most likely just the sentence's start ("Compared with ...").
+    known = {x.text for x in facts.names if x.soft and any(_capitalised_inside(x.text, src) for src in by_n.values())}
+    if known:
+        facts = hard_names(facts, known)
+        clauses = [hard_names(c, known) for c in clauses]
+    negation = checking and settings.check_negation
+
+    def checked(w: _Window, full: bool) -> FactCheck:
+        if not checking:
+            return FactCheck()
+        return check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation)
+
+    def effective(score: float, fc: FactCheck) -> float:
+        return score - settings.absent_penalty * len(fc.absent)
+
+    # Per source: its best window — the first (by support less penalties) whose facts hold, else
+    # the best-scoring one; entries are (support less penalties, raw support, window, its check).
+    per_source: dict[int, list[tuple[float, float, _Window, FactCheck]]] = {}
     for j, w in enumerate(windows):
         score = float(raw[j])
-        ok = names_ok[w.n] and all(number_found(x, w.numbers) for x in facts.numbers)
-        key = (ok and score >= settings.threshold, score)
-        current = best.get(w.n)
-        if current is None or key > (current[1] and current[0] >= settings.threshold, current[0]):
-            best[w.n] = (score, ok, w)
-    supports = {n for n, (score, ok, _) in best.items() if ok and score >= settings.threshold}
+        fc = checked(w, False)
+        per_source.setdefault(w.n, []).append((effective(score, fc), score, w, fc))
+    best: dict[int, tuple[float, bool, _Window, FactCheck]] = {}
+    floor = settings.threshold - settings.contradiction_margin
+    # Facts of the sentence that a window like it (of any source) states differently: a window
+    # that merely leaves such a fact out does not support the sentence either.
+    disputed = {claimed for entries in per_source.values() for _, score, _, fc in entries if score >= floor
+                for claimed, _ in fc.contradicted}
+    for n, entries in per_source.items():
+        entries.sort(key=lambda e: -e[0])
+        chosen = None
+        tried = 0
+        for eff, score, w, fc in entries:
+            if eff < settings.threshold or tried >= 3:
+                break
+            if fc.contradicted or disputed.intersection(fc.absent):
+                continue
+            tried += 1
+            full = checked(w, True)
+            if not full.contradicted and effective(score, full) >= settings.threshold:
+                chosen = (score, True, w, full)
+                break
+        if chosen is None:
+            eff, score, w, fc = max(entries, key=lambda e: e[1])
+            chosen = (score, False, w, fc)
+        best[n] = chosen
+    supports = {n for n, b in best.items() if b[1]}
     cited = [n for n in sentence.markers if n in by_n]
     joint: list[int] = []
     if len(cited) > 1 and not supports & set(cited):
         joint = _joint_support([n for n in cited if n in best], best, haystacks, clauses, settings.threshold)
-    if not supports and not joint and settings.check_numbers_and_names:
+    if not joint and checking and (not supports or all(best[n][3].absent for n in supports)):
+        # None supports it, or each leaves some of its facts out: two that state them all together.
         joint = _best_joint_pair(best, haystacks, clauses, settings.threshold)
+        if joint:
+            supports = set()
     supports |= set(joint)
+    conflict: tuple[int, _Window, FactCheck, float] | None = None
+    if not supports and checking:
+        conflict = _contradiction(per_source, settings, checked)
     top = max(best, key=lambda n: (n in supports, best[n][0]), default=None)
     if supports & set(cited):
-        outcome = "supported"
+        outcome, verdict = "supported", "supported"
         markers = [n for n in cited if n in supports] + [n for n in joint if n not in cited]
     elif supports:
-        outcome, markers = ("repointed" if cited else "added"), joint or [top]
+        outcome, verdict = ("repointed" if cited else "added"), "supported"
+        markers = joint or [top]
+    elif conflict is not None:
+        outcome, verdict, markers = "unsupported", "contradicted", []  # repair removes them: evidence against
     else:
-        outcome, markers = "unsupported", []
+        outcome, verdict, markers = "unsupported", "not_found", list(cited)  # kept, marked unverified
     evidence = []
-    for n in dict.fromkeys(cited + markers + ([top] if top is not None else [])):
-        score, ok, w = best[n]
-        evidence.append(Evidence(n, round(score, 4), n in supports, w.text, w.start, w.end))
+    shown = cited + markers + ([top] if top is not None else []) + ([conflict[0]] if conflict else [])
+    for n in dict.fromkeys(shown):
+        score, _, w, fc = best[n]
+        differs: list[dict] = []
+        quote, start, end = w.text, w.start, w.end
+        if conflict is not None and conflict[0] == n:
+            _, cw, cfc, score = conflict
+            quote, start, end = cw.text, cw.start, cw.end
+            differs = [{"claim": a, "source": b} for a, b in cfc.contradicted]
+        evidence.append(Evidence(n, round(score, 4), n in supports, quote, start, end, bool(differs), differs,
+                                 [] if n in supports else list(fc.absent)))
     score = max((b[0] for b in best.values()), default=0.0)
-    return sentence, outcome, markers, round(score, 4), evidence
+    return sentence, outcome, markers, round(score, 4), evidence, verdict
+
+
+def _capitalised_inside(word: str, src: Source) -> bool:
+    """The source writes the word capitalised where no sentence starts (or in its title)."""
+    return re.search(rf"\b{re.escape(word)}\b", src.title) is not None or re.search(
+        rf"[^\s.!?:#>*|-][ \t]+{re.escape(word)}\b", src.snippet) is not None
+
+
+def _contradiction(per_source, settings: AttributionSettings, checked):
+    """A sentence no source supports is contradicted when one of the windows most like it (the
+    top few by support, at least near the threshold) states a different figure or name where the
+    sentence states its own, or negates it: (source number, (window, its check)), or None."""
+    floor = settings.threshold - settings.contradiction_margin
+    ranked = sorted(((score, n, w, fc) for n, entries in per_source.items() for _, score, w, fc in entries
+                     if score >= floor), key=lambda e: -e[0])[:3]
+    for score, n, w, fc in ranked:
+        full = fc if fc.contradicted else checked(w, True)
+        if full.contradicted:
+            return n, w, full, score
+    return None
 
 
 def _joint_support(parts: list[int], best, haystacks: dict[int, str], clauses: list[ClaimFacts],
                    threshold: float) -> list[int]:
     """A sentence joining facts of several sources (a comparison: "Mixtral supports 32k tokens;
     Llama 3 8K"): each clause's figures must be in one source's best window and its names in that
-    source. The sources (two or more) that support it together this way, or none."""
+    source (a figure of the other clause is no contradiction). The sources (two or more) that support it
+    together this way, or none."""
     if not parts or max(best[n][0] for n in parts) < threshold or not clauses:
         return []
     holders = set()
     for facts in clauses:
-        held = [n for n in parts if all(number_found(x, best[n][2].numbers) for x in facts.numbers)
-                and all(name_found(x, haystacks[n]) for x in facts.names)]
+        held = [n for n in parts if all(figure_found(x, best[n][2].numbers) for x in facts.figures)
+                and all(name_found(x, haystacks[n]) for x in facts.names if not x.soft)]
         if not held:
             return []
         holders.add(max(held, key=lambda n: best[n][0]))
@@ -243,7 +299,7 @@ def _rewrite(answer: str, results, mode: str) -> tuple[str, list[tuple[int, int]
     """The answer with each checked sentence's markers as decided (mode `repair`), and each
     sentence's span in that text."""
     pieces, spans, pos, length = [], [], 0, 0
-    for sentence, outcome, markers, _, _ in results:
+    for sentence, outcome, markers, *_ in results:
         pieces.append(answer[pos:sentence.start])
         length += sentence.start - pos
         new = sentence.text
@@ -267,41 +323,3 @@ def _with_markers(text: str, markers: list[int]) -> str:
     if end and end.start() > 0:
         return f"{bare[:end.start()]} {tag}{bare[end.start():]}"
     return f"{bare} {tag}"
-
-
-def annotations(attribution: Attribution, sources: list[Source], *, written: bool = False,
-                offset: int = 0) -> list[dict]:
-    """OpenAI `url_citation` annotations: one per cited span, its URL opening the quote. Spans
-    index the attributed text, or with `written=True` the text as the LLM wrote it (+ offset),
-    which is what a stream sent."""
-    by_n = {s.n: s for s in sources}
-    out = []
-    for s in attribution.sentences:
-        start, end = (s.written_start, s.written_end) if written else (s.start, s.end)
-        for n in s.markers:
-            src = by_n[n]
-            ev = s.quote_for(n)
-            out.append({"type": "url_citation", "url_citation": {
-                "start_index": start + offset, "end_index": end + offset,
-                "url": fragment_url(src.url, ev.quote, src.snippet) if ev else src.url,
-                "title": src.title}})
-    return out
-
-
-def attributions_json(attribution: Attribution, sources: list[Source]) -> dict:
-    """The `attributions` extension field: what annotations cannot carry."""
-    by_n = {s.n: s for s in sources}
-
-    def evidence(e: Evidence) -> dict:
-        src = by_n[e.n]
-        return {"n": e.n, "url": src.url, "title": src.title, "score": e.score, "supports": e.supports,
-                "quote": e.quote if e.supports else None,
-                "fragment_url": fragment_url(src.url, e.quote, src.snippet) if e.supports else None}
-
-    return {
-        "mode": attribution.mode,
-        "counts": attribution.counts,
-        "sentences": [{"start_index": s.start, "end_index": s.end, "text": s.text, "outcome": s.outcome,
-                       "markers": s.markers, "original_markers": s.original_markers, "score": s.score,
-                       "evidence": [evidence(e) for e in s.evidence]} for s in attribution.sentences],
-    }

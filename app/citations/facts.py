@@ -1,91 +1,211 @@
-"""The numbers-and-names check of attribution: the facts a claim states that a similar-sounding
-passage must not get wrong.
+"""The numbers-and-names check of attribution: the facts a claim states, matched the way text
+writes them, and told apart as found, absent or contradicted.
 
-- Figures, versions and dates (`numbers_in`) must appear in the supporting window.
-- Proper nouns and product names (`names_in`) must appear in the source (its text, title or
-  heading). A small bare number right after a name is the name's version ("Llama 3", "GPT 4"):
-  it is checked as part of that name, not as a figure of the window.
-- CamelCase is split on both sides, so "Stability AI" matches "StabilityAI" (and "MB" matches
-  "1MB").
+- Figures (`Figure`): numbers with their magnitude and unit, read the many ways they are written:
+  thousands separators ("128,256"), magnitudes ("8B" ~ "8 billion" ~ "8,000M"; "32K" ~ "32,000"
+  or "32,768": k is 1000 or 1024, the one exact reading each), units on or off the number ("16GB"
+  ~ "16 GB", "8x" ~ "8", "40%" ~ "40 percent"), dimensions ("980×980") and number words ("eight",
+  "twelve", "two billion"; parsed by `text2num`; a lone "one" is a pronoun, not a figure).
+  Versions ("v4.31.0" ~ "4.31") are figures compared as versions.
+- Names: capitalised words and identifiers (mixed case, digits, `snake_case`, dotted or hyphenated
+  product names, hub ids, instance types). Compared on their letters and digits, whatever the
+  separators and case ("Llama-2-70b" ~ "Llama 2 70B", "StabilityAI" ~ "Stability AI"); a hub id's
+  namespace ("meta-llama/") and lower-case affixes joined to a name ("-chat-hf", "X-based") may be
+  missing from the source. A small bare number right after a name is its version ("Llama 3"), and
+  checked with it. A sentence's first word is a name only if it looks like one beyond its capital.
+- `check(facts, window, haystack)`: each fact is found (figures in the window, names anywhere in
+  the source), absent, or contradicted: the window states a DIFFERENT value in the same place — a
+  figure of the same unit or magnitude, another version of the same name, a different figure or
+  name where the claim's stands once claim and window are aligned on their content words, or the
+  claim's negation (the window's sentences sharing half its content words all say it the other
+  way: not/no/never/without...).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 
 from opencite.app.citations.support import stopwords
-
-_TOKEN = re.compile(r"[\w][\w.,+/-]*[\w]|\w")
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_DIGIT_LETTER = re.compile(r"(?<=\d)(?=[A-Za-z])")  # a unit written on its number: "1MB"
-_NAME = re.compile(r"\b[A-Z][\w-]*")
-# "Llama 3", "Phi 2": one or two digits after a capitalised word, not a decimal, a unit or a %.
-_NAME_VERSION = re.compile(r"\b([A-Z][\w-]*)[ \t]+(\d{1,2})\b(?![.,]\d)(?![ \t]*(?:%|percent\b))")
+from opencite.app.citations.figures import Figure, figure_conflict, figure_found, figures_in
+from opencite.app.citations.names import NAME_TOKEN, NAME_VERSION, Name, flat, name_conflict, name_found, names_in
 
 
-# Where a sentence joining two pages' facts divides: "Mixtral supports 32k tokens; Llama 3 8K".
+_NEGATION = frozenset({"not", "no", "never", "n't", "without", "cannot", "neither", "nor", "none", "nothing"})
+
+
 _CLAUSE = re.compile(r"[;:()]|(?<!\d),|,(?!\d)|\b(?:and|versus|vs\.?|while|whereas|but|than|compared (?:with|to))\b",
                      re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class ClaimFacts:
-    numbers: frozenset[str]  # each must be in the supporting window
-    names: frozenset[str]  # each must be in the source; "llama 3" for a versioned name
+    figures: tuple[Figure, ...] = ()
+    names: tuple[Name, ...] = ()
+    negated: bool = False
+
+    @property
+    def numbers(self) -> frozenset[str]:
+        return frozenset(f.text.lower() for f in self.figures)
+
+    @property
+    def name_texts(self) -> frozenset[str]:
+        return frozenset(n.text.lower() for n in self.names)
+
+    def __bool__(self) -> bool:
+        return bool(self.figures or self.names)
+
+
+@dataclass
+class FactCheck:
+    found: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # each lowers support (absent_penalty)
+    unsure: list[str] = field(default_factory=list)  # absent soft names: no penalty, may be contradicted
+    contradicted: list[tuple[str, str]] = field(default_factory=list)  # (claim's words, source's words)
 
 
 def claim_facts(claim: str) -> ClaimFacts:
-    stop = stopwords()
-    versions, spans = set(), []
-    for m in _NAME_VERSION.finditer(claim):
-        if m.group(1).lower() not in stop:
-            versions.add(f"{_CAMEL.sub(' ', m.group(1)).lower()} {m.group(2)}")
-            spans.append(m.span(2))
-    rest = claim
-    for a, b in reversed(spans):  # the versions' digits are not figures of the window
-        rest = rest[:a] + " " * (b - a) + rest[b:]
-    return ClaimFacts(frozenset(numbers_in(rest)), frozenset(names_in(claim) | versions))
+    names = names_in(claim)
+    # The digits of a versioned name ("Llama 2") are not figures of the window.
+    masked = claim
+    for m in NAME_VERSION.finditer(claim):
+        if m.group(1).lower() not in stopwords():
+            masked = masked[:m.start(2)] + " " * len(m.group(2)) + masked[m.end(2):]
+    for m in NAME_TOKEN.finditer(masked):  # nor are the digits inside an identifier ("Llama-2-70b")
+        token = m.group(0)
+        if any(n.text == token.rstrip(".:/-") for n in names) and re.search(r"\d", token):
+            masked = masked[:m.start()] + " " * len(token) + masked[m.end():]
+    return ClaimFacts(tuple(figures_in(masked)), tuple(names), _negated(claim))
+
+
+def hard_names(facts: ClaimFacts, texts: set[str]) -> ClaimFacts:
+    """The facts with these soft names (capitalised first words) taken as names."""
+    return replace(facts, names=tuple(replace(n, soft=False) if n.soft and n.text in texts else n
+                                      for n in facts.names))
 
 
 def clause_facts(claim: str) -> list[ClaimFacts]:
     """The facts of each clause of a claim that states any."""
-    facts = [claim_facts(clause) for clause in _CLAUSE.split(claim)]
-    return [f for f in facts if f.numbers or f.names]
+    return [f for f in (claim_facts(clause) for clause in _CLAUSE.split(claim) if clause) if f]
 
 
-def numbers_in(text: str) -> set[str]:
-    """Figures, versions and dates, normalised: '128,256' -> '128256', 'v1.4.0' -> '1.4.0',
-    '32K' -> '32k'."""
-    out = set()
-    for tok in _TOKEN.findall(text):
-        if any(ch.isdigit() for ch in tok):
-            tok = tok.lower().replace(",", "").strip(".-+/")
-            out.add(tok[1:] if tok[:1] == "v" and tok[1:2].isdigit() else tok)
+def _words(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(0), m.start(), m.end()) for m in re.finditer(r"n't|\w+(?:[.,]\d+)*", text)]
+
+
+def _negated(text: str) -> bool:
+    return any(w.lower() in _NEGATION for w, _, _ in _words(text))
+
+
+def check(facts: ClaimFacts, claim: str, window_text: str, window_figures: list[Figure], haystack: str,
+          *, align: bool = True, negation: bool = True) -> FactCheck:
+    """Each fact of the claim found, absent or contradicted in this window (names: in the source)."""
+    out = FactCheck()
+    claimed = frozenset().union(*(f.values for f in facts.figures)) if facts.figures else frozenset()
+    for figure in facts.figures:
+        if figure_found(figure, window_figures):
+            out.found.append(figure.text)
+            continue
+        conflict = figure_conflict(figure, window_figures, claimed)
+        if conflict is not None:
+            out.contradicted.append((figure.text, conflict.text))
+        else:
+            out.absent.append(figure.text)
+    for name in facts.names:
+        if name_found(name, haystack):
+            out.found.append(name.text)
+            continue
+        conflict = name_conflict(name, window_text)
+        if conflict is not None:
+            out.contradicted.append((name.text, conflict))
+        else:
+            (out.unsure if name.soft else out.absent).append(name.text)
+    if align and (out.absent or out.unsure):
+        _aligned_conflicts(claim, window_text, out)
+    if align and negation and not out.contradicted:
+        _negation_conflict(claim, window_text, out)
     return out
 
 
-def names_in(text: str) -> set[str]:
-    """Proper nouns and product names: capitalised or mixed-case words that are not stopwords
-    (CamelCase split into its words)."""
+_STEM = re.compile(r"(?:ing|ed|es|s)$")
+
+
+def _norm(word: str) -> str:
+    w = word.lower()
+    return w if len(w) <= 4 else _STEM.sub("", w)
+
+
+def _aligned_conflicts(claim: str, window_text: str, out: FactCheck) -> None:
+    """Claim and window aligned on their content words: an absent fact of the claim standing where
+    the window has another figure or name (next to matching words) is contradicted; so is a
+    statement whose negation only one side writes."""
     stop = stopwords()
-    return {w.lower() for w in _NAME.findall(_CAMEL.sub(" ", text))
-            if w.lower() not in stop and not w.isdigit() and len(w) > 1}
+    a = [t for t in _words(claim) if t[0].lower() not in stop or t[0].lower() in _NEGATION]
+    b = [t for t in _words(window_text) if t[0].lower() not in stop or t[0].lower() in _NEGATION]
+    if not a or not b:
+        return
+    sm = SequenceMatcher(None, [_norm(w) for w, _, _ in a], [_norm(w) for w, _, _ in b], autojunk=False)
+    ops = sm.get_opcodes()
+    content = [i for i, (w, _, _) in enumerate(a) if w.lower() not in _NEGATION]
+    matched = {i for tag, i1, i2, _, _ in ops if tag == "equal" for i in range(i1, i2)}
+    if not content or len([i for i in content if i in matched]) < max(2, len(content) / 2):
+        return  # too little of the claim lines up with this window to say what stands where
+    window_flat = {flat(w) for w, _, _ in b}
+    a_initial, b_initial = _initial(claim, a), _initial(window_text, b)
+    for k, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag != "replace" or i2 - i1 > 3:
+            continue
+        before = k > 0 and ops[k - 1][0] == "equal"
+        after = k + 1 < len(ops) and ops[k + 1][0] == "equal"
+        if not (before or after):
+            continue
+        width = i2 - i1 + 1  # the window's words in the claim's place: next to the anchor
+        if after and (not before or j2 - j1 > width):
+            j1 = max(j1, j2 - width)
+        elif before:
+            j2 = min(j2, j1 + width)
+        mine = [a[i][0] for i in range(i1, i2) if _is_fact_word(a[i][0], i in a_initial)
+                and flat(a[i][0]) not in window_flat]
+        theirs = [b[j][0] for j in range(j1, j2) if _is_fact_word(b[j][0], j in b_initial)]
+        if not mine or not theirs:
+            continue
+        text_a = claim[a[i1][1]:a[i2 - 1][2]]
+        flat_a = flat(text_a)
+        overlapping = [x for x in out.absent + out.unsure if flat(x) and (flat(x) in flat_a or flat_a in flat(x))]
+        if not overlapping:
+            continue
+        out.contradicted.append((text_a, window_text[b[j1][1]:b[j2 - 1][2]]))
+        out.absent = [x for x in out.absent if x not in overlapping]
+        out.unsure = [x for x in out.unsure if x not in overlapping]
 
 
-def number_found(number: str, window_numbers: set[str]) -> bool:
-    if number in window_numbers:
-        return True
-    core = re.match(r"[\d.]+", number)  # "45b" matches "45" followed by "billion"
-    return bool(core) and any(re.match(r"[\d.]+", w) and re.match(r"[\d.]+", w).group() == core.group()
-                              for w in window_numbers)
+def _negation_conflict(claim: str, window_text: str, out: FactCheck) -> None:
+    """The window's sentences that share at least half of the claim's content words all say it
+    with a not/no/never/without and the claim without, or the other way round."""
+    from opencite.app.citations.support import content_terms
+
+    terms = content_terms(claim)
+    if len(terms) < 3:
+        return
+    negated = _negated(claim)
+    alike = sorted(((len(terms & content_terms(part)) / len(terms), part)
+                    for part in re.split(r"(?<=[.!?])\s+", window_text)), key=lambda x: -x[0])
+    alike = [part for share, part in alike if share >= 0.5]
+    # Only when no sentence like it says it the claim's way ("It ... needs no fan." after "The
+    # router is made by ..."): then the most alike one is read as its contradiction.
+    if alike and all(_negated(part) != negated for part in alike):
+        out.contradicted.append(("not" if negated else "(affirmed)", alike[0]))
 
 
-def name_haystack(*texts: str) -> str:
-    """Where names are looked for, prepared once per source."""
-    return _DIGIT_LETTER.sub(" ", _CAMEL.sub(" ", " ".join(texts))).lower()
+def _initial(text: str, words: list[tuple[str, int, int]]) -> set[int]:
+    """Indexes of the words that start a sentence (their capital says nothing)."""
+    return {i for i, (_, start, _) in enumerate(words) if re.search(r"(?:^|[.!?:]\s+)\W*$", text[:start])}
 
 
-def name_found(name: str, haystack: str) -> bool:
-    pattern = r"[\s-]*".join(re.escape(part) for part in name.split(" "))  # "llama 3" ~ "Llama-3"
-    return re.search(rf"(?<!\w){pattern}(?!\w)", haystack) is not None
+def _is_fact_word(word: str, initial: bool = False) -> bool:
+    if word.lower() in stopwords():
+        return False
+    return any(ch.isdigit() for ch in word) or (word[:1].isupper() and not initial) \
+        or any(ch.isupper() for ch in word[1:]) or "_" in word
+

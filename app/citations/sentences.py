@@ -3,7 +3,8 @@
 Markdown-aware: markdown-it-py finds the blocks, and only prose is split — paragraphs, list
 items and quotes; headings, code blocks, HTML blocks and tables are not sentences to verify
 (`tables=True` keeps table rows, one span each, for the sources' side, where a row can be the
-evidence). Inside a block, NLTK's Punkt splitter (no trained data needed) cuts sentences, with
+evidence, with its table's header row as `context`; and the lines of code blocks, one span each,
+where an argument, a default or a comment can be). Inside a block, NLTK's Punkt splitter (no trained data needed) cuts sentences, with
 common abbreviations declared so "e.g." and "approx." do not end one; decimals and versions
 ("46.7B", "v1.4.0") never do. Inline code is masked while splitting. A citation marker written
 after the full stop ("... capital. [1]") belongs to the sentence before it.
@@ -38,6 +39,7 @@ class Sentence:
     end: int
     text: str
     markers: tuple[int, ...]  # numbers cited in the sentence, in order, repeats removed
+    context: str = ""  # a table row's header row (what its cells mean), for scoring
 
     @property
     def claim(self) -> str:
@@ -76,17 +78,30 @@ def split_sentences(text: str, *, tables: bool = False) -> list[Sentence]:
         return line_starts[lines[0]], min(line_starts[lines[1]], len(text))
 
     out: list[Sentence] = []
+    header = ""
     tokens = _md.parse(text)
     for i, tok in enumerate(tokens):
         if tok.type == "paragraph_open" and tok.map:
             start, end = span(tok.map)
             out.extend(_split_block(text, start, end))
+        elif tables and tok.type == "thead_open" and tok.map:
+            start, end = span(tok.map)
+            header = text[start:end].split("\n", 1)[0].strip()
         elif tables and tok.type == "tr_open" and tok.map and tokens[i + 1].type != "th_open":
             start, end = span(tok.map)
             row = text[start:end].strip()
             if row:
                 s = start + text[start:end].index(row)
-                out.append(Sentence(s, s + len(row), row, markers_in(row)))
+                out.append(Sentence(s, s + len(row), row, markers_in(row), header))
+        elif tables and tok.type in ("fence", "code_block") and tok.map:
+            start, end = span(tok.map)
+            pos = start
+            for line in text[start:end].splitlines(keepends=True):
+                code = line.strip()
+                if code and not code.startswith(("```", "~~~")) and re.search(r"\w", code):
+                    s = pos + line.index(code)
+                    out.append(Sentence(s, s + len(code), code, ()))
+                pos += len(line)
     return out
 
 

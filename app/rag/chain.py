@@ -9,6 +9,7 @@ with the retrieved sources still filled. See docs in the README "Chat and chain"
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -25,9 +26,10 @@ from opencite.app.rag.chain_io import AsyncIO, BlockingIO, drive_blocking
 from opencite.app.rag.chain_run import ChainRun, numbered_sources
 from opencite.app.citations.markers import CitationFilter
 from opencite.app.rag.llm import chat_model
-from opencite.app.rag.retrieval import retrieve
+from opencite.app.rag import lookup, passages
+from opencite.app.rag.retrieval import retrieve_spans
 from opencite.app.citations.sentences import markers_in
-from opencite.app.rag.budget import fit_prompt
+from opencite.app.rag.budget import fit_prompt, room_for_sources, source_budget
 from opencite.app.rag.tokens import count_messages, token_counter
 from opencite.serving.endpoint import LLMEndpoint, resolve_llm
 from opencite.store.index import OpenIndex, open_index
@@ -37,6 +39,7 @@ INGEST_HINT = "opencite ingest --from data/sources.txt"
 LLM_OPTIONS = ("temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty",
                "presence_penalty", "user")
 CHAIN_OPTIONS = ("k", "retrieval_mode", "condense")
+log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"[.!?\n]")  # a token that may end a sentence: attribution warms it
 
 
@@ -90,17 +93,35 @@ class RagChain:
     def attribute(self, answer: RagAnswer, warming: Future | None = None) -> RagAnswer:
         """Every sentence checked against the sources (settings.attribution); the answer's text
         and cited sources follow the mode. Failed or empty answers are left as they are.
-        `warming` (from `warm_attribution`) is waited for; if it failed, scoring does its work."""
+        `warming` (from `warm_attribution`) is waited for; if it failed, scoring does its work.
+        Sentences the prompt's sources do not support are looked up in the index (`lookup`):
+        passages found there join as found-after sources and may be cited."""
         cfg = self.settings.attribution
         if cfg.mode == "off" or answer.error or not answer.answer or not answer.sources:
             return answer
         if warming is not None:
             wait([warming])
         result = attribution.attribute(answer.answer, answer.sources, self.scorer, cfg)
+        timings = dict(answer.timings or {})
+        sources = list(answer.sources)
+        redo = lookup.unsupported(result)
+        limit = self.settings.retrieval.lookup_passages
+        if redo and limit > 0:
+            t = time.perf_counter()
+            try:
+                extra = lookup.find(self.index, self.settings, [lookup.claim_of(result.sentences[i]) for i in redo],
+                                    answer.sources, limit)
+                if extra:
+                    again = attribution.attribute(answer.answer, sources + extra, self.scorer, cfg)
+                    result = lookup.merge(answer.answer, result, again, redo)
+                    sources += lookup.referenced(extra, result)
+            except Exception:  # the lookup adds support; it never costs the answer
+                log.exception("looking up support beyond the prompt failed")
+            timings["lookup_s"] = time.perf_counter() - t
         cited = set(markers_in(result.text))
-        timings = dict(answer.timings or {}, attribution_s=result.seconds)
+        timings["attribution_s"] = result.seconds
         return dataclasses.replace(answer, answer=result.text, attribution=result, timings=timings,
-                                   cited=[s for s in answer.sources if s.n in cited])
+                                   sources=sources, cited=[s for s in sources if s.n in cited])
 
     def context_window(self) -> int:
         return self.settings.llm.context_window or self.endpoint.context_window
@@ -203,7 +224,7 @@ class RagChain:
             raise ValueError(f"k must be at least 1 (got {k})")
         t = time.perf_counter()
         index = self.index
-        hits = retrieve(index, run.standalone, k, self.settings, run.options.get("retrieval_mode"))
+        hits = retrieve_spans(index, run.standalone, k, self.settings, run.options.get("retrieval_mode"))
         # count() scans the collection: ask it only when retrieval found nothing.
         if not hits and index.count() == 0:
             run.filter = CitationFilter(0)
@@ -224,10 +245,27 @@ class RagChain:
             yield run.done()
             run.finished = True
 
+    def source_tokens(self) -> int:
+        """The sources' token budget for this chain's engine and window (`budget.source_budget`)."""
+        return source_budget(self.settings, self.context_window())
+
     def _fit_prompt(self, run: ChainRun, hits) -> str | None:
+        """The prompt's sources: windows around the hits' best sentences filling the sources'
+        token budget (`passages.select`), then fitted into the window (`fit_prompt`), which also
+        makes sure the budget holds."""
         max_tokens = int(run.llm_options.get("max_tokens") or self.settings.llm.max_tokens)
-        fitted = fit_prompt(run.standalone, numbered_sources(hits),
-                            self.counter(), self.context_window(), max_tokens)
+        counter, window = self.counter(), self.context_window()
+        budget = room_for_sources(run.standalone, counter, window, max_tokens, self.source_tokens())
+        ranked = numbered_sources([(doc, score) for doc, score, _ in hits])
+        if budget <= 0:  # the question alone does not fit: fit_prompt says so, sources kept
+            fitted = fit_prompt(run.standalone, ranked, counter, window, max_tokens)
+            run.sources, run.prompt = fitted.sources, fitted.prompt
+            return fitted.overflow
+        chosen = passages.select(run.standalone, passages.candidates(hits, ranked), counter, budget)
+        if not chosen and ranked:  # not one window fits: the best hit's own chunk, shortened
+            doc, _, (start, end) = hits[0]
+            chosen = [dataclasses.replace(ranked[0], snippet=doc.page_content[start:end])]
+        fitted = fit_prompt(run.standalone, chosen, counter, window, max_tokens, self.source_tokens())
         run.sources, run.prompt = fitted.sources, fitted.prompt
         return fitted.overflow
 

@@ -58,12 +58,26 @@ def with_neighbours(index: OpenIndex, hits, neighbours: int) -> list[tuple[Docum
     first (hits are never another hit's neighbours); ranks, scores, ids and metadata stay the hits'.
     At most two Chroma reads for all hits (`_neighbour_chunks`); chunks without a page position are
     left as they are."""
+    return [(doc, score) for doc, score, _ in widened(index, hits, neighbours)]
+
+
+def retrieve_spans(
+    index: OpenIndex, query: str, k: int, settings: Settings, mode: str | None = None
+) -> list[tuple[Document, float, tuple[int, int]]]:
+    """`retrieve`, each hit with the span of its own chunk in its widened text (the prompt
+    budget picks sentences of the hit and takes their windows from the text around it)."""
+    return widened(index, ranked(index, query, k, settings, mode), settings.retrieval.neighbours)
+
+
+def widened(index: OpenIndex, hits, neighbours: int) -> list[tuple[Document, float, tuple[int, int]]]:
+    """`with_neighbours`, keeping where each hit's own chunk lies in its widened text."""
+    spans = [(doc, score, (0, len(doc.page_content))) for doc, score in hits]
     if neighbours < 1 or not hits:
-        return hits
+        return spans
     page = [_page_of(doc) for doc, _ in hits]
     positioned = [doc for (doc, _), p in zip(hits, page) if p]
     if not positioned:
-        return hits
+        return spans
     chunks = {}
     for got in _neighbour_chunks(index, positioned, neighbours):
         chunks.update({_key(meta): text or "" for text, meta in zip(got["documents"], got["metadatas"])})
@@ -71,18 +85,24 @@ def with_neighbours(index: OpenIndex, hits, neighbours: int) -> list[tuple[Docum
     out = []
     for (doc, score), p in zip(hits, page):
         if not p:
-            out.append((doc, score))
+            out.append((doc, score, (0, len(doc.page_content))))
             continue
         page_key, at = p
         text = doc.page_content
+        start, end = 0, len(text)
         for step in (-1, 1):  # the run of free chunks touching the hit on each side
             for distance in range(1, neighbours + 1):
                 key = (*page_key, at + step * distance)
                 if key not in chunks or key in taken:
                     break
                 taken.add(key)
-                text = join_adjacent(chunks[key], text) if step < 0 else join_adjacent(text, chunks[key])
-        out.append((Document(page_content=text, metadata=doc.metadata, id=doc.id), score))
+                if step < 0:  # the hit's text keeps its end; what comes before it grows
+                    joined = join_adjacent(chunks[key], text)
+                    start, end = start + len(joined) - len(text), end + len(joined) - len(text)
+                    text = joined
+                else:
+                    text = join_adjacent(text, chunks[key])
+        out.append((Document(page_content=text, metadata=doc.metadata, id=doc.id), score, (start, end)))
     return out
 
 

@@ -19,9 +19,15 @@ def answer_markdown(record: dict) -> str:
 
 
 def attribution_caption(record: dict) -> None:
-    counts = (record.get("attribution") or {}).get("counts")
+    attribution = record.get("attribution") or {}
+    counts = attribution.get("counts")
     if counts and any(counts.values()):
-        st.caption("citations checked: " + " · ".join(f"{v} {k}" for k, v in counts.items() if v))
+        verdicts = attribution.get("verdicts") or {}
+        flagged = [f"{verdicts[v]} {label}" for v, label in (("contradicted", "contradicted"),
+                                                              ("not_found", "unverified")) if verdicts.get(v)]
+        unchecked = attribution.get("unchecked") or 0
+        st.caption("citations checked: " + " · ".join([f"{v} {k}" for k, v in counts.items() if v] + flagged
+                                                      + ([f"{unchecked} not checked"] if unchecked else [])))
 
 
 def source_cards(message_id: str, record: dict) -> None:

@@ -91,13 +91,27 @@ def quote_link(record: dict, src: Source) -> str:
 
 
 def mark_unsupported(answer: str, record: dict) -> str:
-    """The answer with each sentence no source supports visibly marked (never hidden)."""
+    """The answer with each sentence no source supports visibly marked (never hidden): a
+    contradicted one with the source's words that differ, one not found as unverified."""
     sentences = [s for s in (record.get("attribution") or {}).get("sentences", [])
                  if s["outcome"] == "unsupported" and answer[s["start"]:s["end"]] == s["text"]]
     for s in sorted(sentences, key=lambda s: -s["start"]):
-        answer = (answer[:s["start"]] + f":red-background[{s['text']}] :red[**⚠ unsupported**]"
-                  + answer[s["end"]:])
+        answer = answer[:s["start"]] + verdict_markdown(s) + answer[s["end"]:]
     return answer
+
+
+def verdict_markdown(sentence: dict) -> str:
+    """A flagged sentence as the chat shows it (`text` is the answer's own markdown)."""
+    verdict = sentence.get("verdict")
+    text = sentence["text"]
+    if verdict == "contradicted":
+        differs = [d for e in sentence.get("evidence", []) if e.get("contradicts") for d in e.get("differs") or []]
+        said = "; ".join(f"“{escape_md(d['source'])}”" for d in differs[:2])
+        return (f":red-background[{text}] :red[**✗ contradicted**"
+                + (f" — the source says {said}" if said else "") + "]")
+    if verdict == "not_found":
+        return f":orange-background[{text}] :orange[**? unverified**]"
+    return f":red-background[{text}] :red[**⚠ unsupported**]"
 
 
 def sources_of(record: dict) -> list[Source]:

@@ -50,17 +50,19 @@ def register(app: typer.Typer) -> None:
         answers: Path = typer.Argument(..., help="Answers to check, one JSON object per line: id, question, answer, sources?"),
         out: Path = typer.Option(None, "--out", help="Folder (default: data/eval-runs/citations-<file name>)."),
         base_url: str = typer.Option(None, "--base-url", help="Site that path-only sources (/blog/x) live on."),
+        kb: str = kb_option(),
     ) -> None:
         """Check every sentence of given answers against what the product retrieves for their
-        questions: outcomes, citation precision and recall against the gold pages."""
+        questions (from the knowledge base --kb): outcomes, citation precision and recall
+        against the gold pages."""
         from opencite.eval.citations import run_citations
         from opencite.eval.questions import QuestionsError
-        from opencite.settings import get_settings
 
         if not answers.is_file():
             fail(f"{answers} does not exist. Fix: give a .jsonl file of {{id, question, answer, sources?}} lines.")
+        settings = settings_for_kb(kb)
         with exits_on(QuestionsError, ValueError):
-            result = run_citations(get_settings(), answers, out=out, base_url=base_url)
+            result = run_citations(settings, answers, out=out, base_url=base_url)
         _print_result(result, results_key="results")
 
     @ev.command("beir")

@@ -35,13 +35,17 @@ def test_given_answers_get_outcomes_quotes_precision_and_recall(settings, tmp_pa
     assert wrong["outcome"] == "repointed" and wrong["cited"] == ["https://blog.example/blog/paris"]
     assert wrong["quote"] == "The Eiffel Tower was completed in 1889." and wrong["score"] > 0.5
     assert [s["outcome"] for s in lines[1]["sentences"]] == ["added", "unsupported"]
+    fell = lines[1]["sentences"][1]  # "It fell in 1991 [1]": the page says 1989 in its place
+    assert fell["verdict"] == "contradicted" and fell["cited"] == []
+    assert fell["differs"] == [{"claim": "1991", "source": "1989"}]
     assert lines[2]["sentences"][0]["outcome"] == "supported"
     s = result["summary"]
     # Known gold pages: wrong (1 citation, gold) and missing (1 added citation, gold; 1 unsupported).
     assert s["citation_precision"] == 1.0 and s["citation_recall"] == 2 / 3
     assert (s["supported"], s["repointed"], s["added"], s["unsupported"]) == (1, 1, 1, 1)
+    assert (s["contradicted"], s["not_found"]) == (1, 0) and s["answers_flagged"] == 1 / 3
     report = (out / "report.md").read_text()
-    assert "citation_recall" in report and "It fell in 1991" in report
+    assert "citation_recall" in report and "It fell in 1991" in report and "“1989” (not “1991”)" in report
     assert json.loads((out / "summary.json").read_text())["summary"] == s
 
 
@@ -54,3 +58,22 @@ def test_cli_refuses_a_line_without_an_answer(settings_env, tmp_path):
     assert res.exit_code == 2 and "answers.jsonl line 1: needs an 'answer'" in said
     res = CliRunner().invoke(app, ["eval", "citations", str(tmp_path / "nope.jsonl")])
     assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
+
+
+def test_cli_checks_against_the_kb_given_with_kb(settings_env, tmp_path):
+    """`--kb NAME`: retrieval (and the lookup beyond the prompt) read that KB's index only."""
+    from opencite.cli import app
+    from opencite.store import kb
+
+    kb.create(settings_env, "capitals")
+    add_pages(kb.kb_settings(settings_env, "capitals"), PAGES)  # the default KB stays empty
+    answers = write(tmp_path, ANSWERS[:1])
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["eval", "citations", str(answers), "--kb", "capitals", "--out", str(out),
+                                   "--base-url", "https://blog.example"])
+    assert res.exit_code == 0, res.output
+    line = json.loads((out / "results.jsonl").read_text())
+    assert line["sentences"][0]["outcome"] == "repointed"
+    assert line["sentences"][0]["cited"] == ["https://blog.example/blog/paris"]
+    res = CliRunner().invoke(app, ["eval", "citations", str(answers), "--kb", "nope"])
+    assert res.exit_code == 2 and "nope" in res.output and "Traceback" not in res.output

@@ -40,10 +40,12 @@ def test_non_streaming_annotations_are_typed_url_citations_with_text_fragments(a
     message = resp.choices[0].message
     sources = {s["url"]: s["n"] for s in resp.model_extra["sources"]}
     paris, berlin = sources["https://blog.example/paris"], sources["https://blog.example/berlin"]
+    # The last sentence is in no source and no source says otherwise: not found, its marker kept.
     assert message.content == (f"The Eiffel Tower was completed in 1889 [{paris}]. The Berlin Wall fell in 1989 "
-                               f"[{berlin}]. The Eiffel Tower is made of cheese and 1,000 metres tall.")
+                               f"[{berlin}]. The Eiffel Tower is made of cheese and 1,000 metres tall [1].")
     assert all(isinstance(a, Annotation) for a in message.annotations)
-    first, second = message.annotations
+    first, second, third = message.annotations
+    assert "#:~:text=" not in third.url_citation.url  # no quote to open
     assert first.type == "url_citation"
     assert first.url_citation.url == "https://blog.example/paris#:~:text=The%20Eiffel%20Tower%20was%20completed%20in%201889."
     assert first.url_citation.title == "Paris facts"
@@ -54,8 +56,10 @@ def test_non_streaming_annotations_are_typed_url_citations_with_text_fragments(a
     assert att["mode"] == "repair"
     assert [s["outcome"] for s in att["sentences"]] == ["repointed", "added", "unsupported"]
     assert att["counts"] == {"supported": 0, "repointed": 1, "added": 1, "unsupported": 1}
+    assert [s["verdict"] for s in att["sentences"]] == ["supported", "supported", "not_found"]
+    assert att["verdicts"] == {"supported": 2, "contradicted": 0, "not_found": 1}
     unsupported = att["sentences"][2]
-    assert unsupported["markers"] == [] and unsupported["original_markers"] == [1]
+    assert unsupported["markers"] == [1] and unsupported["original_markers"] == [1]
     assert message.content[unsupported["start_index"]:unsupported["end_index"]] == unsupported["text"]
     # Existing fields keep working.
     assert sorted(c["n"] for c in resp.model_extra["citations"]) == sorted([paris, berlin])

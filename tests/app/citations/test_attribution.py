@@ -4,7 +4,8 @@ MiniLM embedder as the default scorer (and a tiny random CrossEncoder for the op
 import pytest
 
 from opencite.app.answer import Source
-from opencite.app.citations.attribution import annotations, attribute, attributions_json, default_scorer, numbers_in
+from opencite.app.citations.annotations import annotations, attributions_json
+from opencite.app.citations.attribution import attribute, default_scorer, numbers_in
 from opencite.settings import AttributionSettings, EmbeddingSettings
 
 SOURCES = [
@@ -33,16 +34,19 @@ def test_each_outcome_and_the_repaired_text(scorer):
               "The Berlin Wall fell in 1989. Madrid is the capital of Spain [1]. Yes.")
     a = run(answer, scorer)
     assert [s.outcome for s in a.sentences] == ["supported", "repointed", "added", "unsupported"]
+    assert [s.verdict for s in a.sentences] == ["supported", "supported", "supported", "not_found"]
     assert a.counts == {"supported": 1, "repointed": 1, "added": 1, "unsupported": 1}
+    assert a.verdicts == {"supported": 3, "contradicted": 0, "not_found": 1}
+    # No source states the last sentence, none contradicts it: its marker stays (shown unverified).
     assert a.text == ("Paris is the capital of France [1]. The Eiffel Tower was completed in 1889 [1]. "
-                      "The Berlin Wall fell in 1989 [3]. Madrid is the capital of Spain. Yes.")
+                      "The Berlin Wall fell in 1989 [3]. Madrid is the capital of Spain [1]. Yes.")
     for s in a.sentences:
         assert a.text[s.start:s.end] == s.text
     repointed = a.sentences[1]
     assert repointed.original_markers == [2] and repointed.markers == [1]
     assert repointed.quote_for(1).quote == "The Eiffel Tower was completed in 1889."
     assert SOURCES[0].snippet[repointed.quote_for(1).start:repointed.quote_for(1).end].startswith("The Eiffel")
-    assert a.sentences[3].markers == [] and a.sentences[3].score < 0.5  # flagged, still in the text
+    assert a.sentences[3].markers == [1] and a.sentences[3].score < 0.5  # flagged, still in the text
 
 
 def test_flag_mode_keeps_the_text_and_reports_the_same_outcomes(scorer):
@@ -54,17 +58,54 @@ def test_flag_mode_keeps_the_text_and_reports_the_same_outcomes(scorer):
     assert [(e.n, e.supports) for e in a.sentences[0].evidence] == [(2, False), (1, True)]
 
 
-def test_a_changed_figure_or_name_is_unsupported_however_similar(scorer):
-    for altered in ("The Berlin Wall fell in 1991 [3].", "The Colosseum was finished in 80 AD [2] in Athens.",
-                    "The Rome Wall fell in 1989 [3]."):
+def test_a_changed_figure_or_name_is_contradicted_however_similar(scorer):
+    for altered, differs in (("The Berlin Wall fell in 1991 [3].", ("1991", "1989")),
+                             ("The Rome Wall fell in 1989 [3].", ("Rome", "Berlin")),
+                             ("The Berlin Wall did not fall in 1989 [3].", None)):
         a = run(altered, scorer)
-        assert a.sentences[0].outcome == "unsupported", altered
-        assert "[" not in a.text
+        s = a.sentences[0]
+        assert (s.outcome, s.verdict) == ("unsupported", "contradicted"), altered
+        assert "[" not in a.text  # repair removes a marker on evidence against it
+        conflict = s.conflict()
+        assert conflict.n == 3 and conflict.quote.endswith("The Berlin Wall fell in 1989.")
+        if differs:
+            assert (conflict.differs[0]["claim"], conflict.differs[0]["source"]) == differs
     assert run("The Berlin Wall fell in 1989 [3].", scorer).sentences[0].outcome == "supported"
 
 
+def test_a_fact_absent_from_the_source_lowers_support_but_does_not_veto_it(scorer):
+    sentence = "The Colosseum was finished in 80 AD [2], in Rome's Flavian dynasty."
+    a = run(sentence, scorer)
+    assert a.sentences[0].verdict == "supported" and a.sentences[0].markers == [2]
+    strict = attribute(sentence, SOURCES, scorer, AttributionSettings(absent_penalty=1.0))
+    assert strict.sentences[0].verdict == "not_found" and strict.sentences[0].markers == [2]
+
+
+def test_a_sentence_not_found_keeps_its_markers_in_repair_mode(scorer):
+    a = run("Madrid is the capital of Spain [2].", scorer)
+    s = a.sentences[0]
+    assert (s.outcome, s.verdict, s.markers, s.original_markers) == ("unsupported", "not_found", [2], [2])
+    assert a.text == "Madrid is the capital of Spain [2]."
+
+
+def test_empty_and_code_only_answers_check_nothing(scorer):
+    assert run("", scorer).sentences == [] and run("", scorer).text == ""
+    code = "```python\nmodel = AutoModel.from_pretrained('gpt2', load_in_8bit=True)\n```"
+    a = run(code, scorer)
+    assert a.sentences == [] and a.text == code and a.unchecked == 0
+
+
+def test_a_long_answer_checks_the_first_max_sentences_and_says_so(scorer):
+    answer = " ".join(f"The Berlin Wall fell in 1989 and sentence {i} says so." for i in range(10_000))
+    a = attribute(answer, SOURCES, scorer, AttributionSettings(max_sentences=200))
+    assert len(a.sentences) == 200 and a.unchecked == 9_800
+    assert attributions_json(a, SOURCES)["unchecked"] == 9_800
+    assert AttributionSettings().max_sentences == 200
+
+
 def test_numbers_are_normalised():
-    assert numbers_in("v1.4.0 has 128,256 tokens and 32K context.") == {"1.4.0", "128256", "32k"}
+    values = [sorted(f.values) for f in numbers_in("v1.4.0 has 128,256 tokens and 32K context.")]
+    assert values == [["1.4", "v:1.4"], ["128256"], ["32000", "32768"]]
 
 
 def test_abstentions_and_short_sentences_are_not_checked(scorer):
@@ -75,16 +116,25 @@ def test_abstentions_and_short_sentences_are_not_checked(scorer):
 def test_openai_annotations_and_attributions_field(scorer):
     a = run("The Eiffel Tower was completed in 1889 [2]. Madrid is the capital of Spain [1].", scorer)
     notes = annotations(a, SOURCES)
-    assert notes == [{"type": "url_citation", "url_citation": {
+    assert notes[0] == {"type": "url_citation", "url_citation": {
         "start_index": 0, "end_index": a.sentences[0].end,
         "url": "https://blog.example/paris#:~:text=The%20Eiffel%20Tower%20was%20completed%20in%201889.",
-        "title": "Paris facts"}}]
+        "title": "Paris facts"}}
+    # The unverified sentence keeps its marker: its annotation has the page, no quote to open.
+    assert [n["url_citation"]["url"] for n in notes[1:]] == ["https://blog.example/paris"]
     body = attributions_json(a, SOURCES)
     assert body["counts"]["unsupported"] == 1 and body["mode"] == "repair"
+    assert body["verdicts"] == {"supported": 1, "contradicted": 0, "not_found": 1} and body["unchecked"] == 0
+    assert [s["verdict"] for s in body["sentences"]] == ["supported", "not_found"]
     first = body["sentences"][0]
     assert first["outcome"] == "repointed" and first["original_markers"] == [2] and first["markers"] == [1]
     assert first["evidence"][1]["quote"] == "The Eiffel Tower was completed in 1889."
     assert first["evidence"][0]["quote"] is None  # a non-supporting source gets no quote
+    wrong = attributions_json(run("The Berlin Wall fell in 1991 [3].", scorer), SOURCES)["sentences"][0]
+    assert wrong["verdict"] == "contradicted" and wrong["markers"] == [] and wrong["original_markers"] == [3]
+    (e,) = [e for e in wrong["evidence"] if e["contradicts"]]
+    assert e["differs"] == [{"claim": "1991", "source": "1989"}] and "1989" in e["quote"]
+    assert e["fragment_url"].startswith("https://blog.example/berlin#:~:text=")
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +196,8 @@ def test_a_sentence_may_join_a_source_sentence_with_the_one_two_after_it(scorer)
     a = attribute(answer, MODELS, scorer, AttributionSettings())
     assert a.sentences[0].outcome == "added" and a.sentences[0].markers == [3]
     assert a.sentences[0].quote_for(3).quote.startswith("Falcon 180B was trained")
-    narrow = attribute(answer, MODELS, scorer, AttributionSettings(window_sentences=2))
-    assert narrow.sentences[0].outcome == "unsupported"
+    narrow = attribute(answer, MODELS, scorer, AttributionSettings(window_sentences=2, absent_penalty=1.0))
+    assert narrow.sentences[0].outcome == "unsupported"  # "85%" is absent from any two sentences
 
 
 def test_a_comparison_of_two_sources_cites_both_and_every_fact_still_counts(scorer):

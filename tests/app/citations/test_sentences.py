@@ -31,8 +31,10 @@ def test_code_headings_and_tables_are_not_sentences_but_table_rows_are_for_sourc
             "    indented code. More.\n\n| model | ctx |\n|---|---|\n| Mixtral | 32k |\n\n"
             "Inline `a.b. c()` code stays inside.")
     assert texts(text) == ["Run it like this [1].", "Inline `a.b. c()` code stays inside."]
-    assert texts(text, tables=True)[1] == "| Mixtral | 32k |"
-    assert split_sentences(text, tables=True)[1].claim == "Mixtral 32k"
+    # On the sources' side, code lines and table rows are evidence too (a row with its header).
+    assert texts(text, tables=True)[1:4] == ["pip install x. Then y.", "indented code. More.", "| Mixtral | 32k |"]
+    row = split_sentences(text, tables=True)[3]
+    assert row.claim == "Mixtral 32k" and row.context == "| model | ctx |"
 
 
 def test_markers_after_the_full_stop_belong_to_the_sentence_before():

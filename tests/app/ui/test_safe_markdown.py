@@ -40,3 +40,15 @@ def test_unsupported_sentences_are_marked_not_hidden():
         {"start": 26, "end": 45, "text": "The moon is cheese.", "outcome": "unsupported"}]}}
     assert mark_unsupported(answer, record) == (
         "Paris is the capital [1]. :red-background[The moon is cheese.] :red[**⚠ unsupported**]")
+
+
+def test_contradicted_sentences_show_the_sources_words_and_not_found_ones_are_unverified():
+    answer = "It fell in 1991 [3]. The moon is cheese [1]."
+    record = {"attribution": {"sentences": [
+        {"start": 0, "end": 20, "text": "It fell in 1991 [3].", "outcome": "unsupported", "verdict": "contradicted",
+         "evidence": [{"n": 3, "contradicts": True, "differs": [{"claim": "1991", "source": "1989*"}]}]},
+        {"start": 21, "end": 44, "text": "The moon is cheese [1].", "outcome": "unsupported",
+         "verdict": "not_found", "evidence": []}]}}
+    assert mark_unsupported(answer, record) == (
+        ":red-background[It fell in 1991 [3].] :red[**✗ contradicted** — the source says “1989\\*”] "
+        ":orange-background[The moon is cheese [1].] :orange[**? unverified**]")

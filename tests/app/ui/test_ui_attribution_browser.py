@@ -100,7 +100,7 @@ def test_quote_highlighted_unsupported_marked_and_fragment_link_scrolls(ui, blog
                 page.get_by_text("Cited sources").wait_for(timeout=180_000)
             finally:
                 page.screenshot(path=str(ARTIFACTS / "ui_attribution.png"), full_page=True)
-            page.get_by_text("⚠ unsupported").wait_for(timeout=30_000)
+            page.get_by_text("? unverified").wait_for(timeout=30_000)  # in no source, contradicted by none
             page.wait_for_timeout(500)
             page.screenshot(path=str(ARTIFACTS / "ui_attribution.png"), full_page=True)
 
@@ -109,6 +109,7 @@ def test_quote_highlighted_unsupported_marked_and_fragment_link_scrolls(ui, blog
             fake = answer.locator("span", has_text=FAKE).last
             assert background(fake) not in ("rgba(0, 0, 0, 0)", "transparent")
             assert "1 supported" in answer.inner_text() and "1 unsupported" in answer.inner_text()
+            assert "1 unverified" in answer.inner_text()
             # The cited card: compact (no heading element), quote highlighted inside the chunk text.
             card = page.locator('[class*="st-key-card-"]').first
             assert card.locator("h1, h2, h3").count() == 0

@@ -1,0 +1,122 @@
+"""Support looked up beyond the prompt (docs/retrieval.md "Support looked up beyond the prompt").
+
+After generation, answer sentences that no prompt source supports are searched for in the
+answer's knowledge base (the chain's own index): one batched hybrid query for all of them — their
+texts embedded in one call, one Chroma query with every vector, one BM25 search each, fused per
+sentence like `retrieval.hybrid`. The best chunks not already in the prompt (round robin over the
+sentences, at most `retrieval.lookup_passages`) join attribution as extra sources numbered after
+the prompt's, `found_after=True`. Attribution then runs again with them; only the sentences the
+prompt did not support take the new result (`merge`), so what the prompt supports never moves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from opencite.app.answer import Source
+from opencite.app.citations import attribution
+from opencite.app.citations.verdicts import OUTCOMES, Attribution
+from opencite.app.citations.sentences import MARKER, plain_text
+from opencite.app.rag import fusion, passages
+from opencite.app.rag.chain_run import numbered_sources
+from opencite.app.rag.retrieval import bm25_index, documents_by_id
+from opencite.store.index import OpenIndex
+from opencite.settings import Settings
+
+DEPTH = 20  # candidates per sentence and list before fusion
+MAX_SENTENCES = 20  # unsupported sentences looked up per answer (the first ones)
+
+
+def unsupported(result: Attribution) -> list[int]:
+    """Indices of the sentences no source supported."""
+    return [i for i, s in enumerate(result.sentences) if s.outcome == "unsupported"]
+
+
+def claim_of(sentence) -> str:
+    return " ".join(plain_text(MARKER.sub(" ", sentence.text)).split())
+
+
+def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[Source], limit: int) -> list[Source]:
+    """Up to `limit` chunks of the index that best match the claims and are not already in the
+    prompt's sources, as sources numbered after them (found_after)."""
+    claims = [c for c in dict.fromkeys(claims) if c][:MAX_SENTENCES]
+    if not claims or limit < 1:
+        return []
+    cfg = settings.retrieval
+    vectors = index.embeddings.embed_documents(claims)
+    got = index.collection.query(query_embeddings=vectors, n_results=DEPTH,
+                                 include=["documents", "metadatas", "distances"])
+    docs = {}
+    lexical = bm25_index(index, settings)
+    ranked = []
+    for i, claim in enumerate(claims):
+        dense = []
+        for cid, text, meta, distance in zip(got["ids"][i], got["documents"][i], got["metadatas"][i],
+                                             got["distances"][i]):
+            docs.setdefault(cid, (text or "", meta or {}))
+            dense.append((cid, 1.0 - float(distance)))
+        fused = fusion.fuse([dense, lexical.search(claim, DEPTH)], cfg.fusion,
+                            [cfg.dense_weight, cfg.bm25_weight], cfg.rrf_k)
+        ranked.append(fused)
+    missing = sorted({cid for fused in ranked for cid, _ in fused[:limit]} - set(docs))
+    for cid, doc in documents_by_id(index, missing).items():
+        docs[cid] = (doc.page_content, doc.metadata)
+    in_prompt = [_norm(s.snippet) for s in prompt]
+    picked: dict[str, tuple[str, float]] = {}  # chunk id -> (its window around the claim, score)
+    for depth in range(DEPTH):  # round robin: each sentence's best chunk first
+        for claim, fused in zip(claims, ranked):
+            if len(picked) >= limit:
+                break
+            if depth < len(fused):
+                cid, score = fused[depth]
+                if cid in picked or cid not in docs:
+                    continue
+                window = passages.focus(docs[cid][0], claim)
+                if _norm(window) and not any(_norm(window) in shown for shown in in_prompt):
+                    picked[cid] = (window, score)
+    from langchain_core.documents import Document
+
+    hits = [(Document(page_content=window, metadata=docs[cid][1], id=cid), score)
+            for cid, (window, score) in picked.items()]
+    start = max((s.n for s in prompt), default=0)
+    return [dataclasses.replace(s, n=start + s.n, found_after=True) for s in numbered_sources(hits)]
+
+
+def _norm(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def merge(answer: str, first: Attribution, second: Attribution,
+          redo: list[int]) -> Attribution:
+    """`first` (prompt sources only) with the sentences `redo` taken from `second` (prompt and
+    found-after sources): the text rebuilt from the answer as written, each sentence as its pass
+    wrote it, offsets and counts made again."""
+    take = set(redo)
+    if len(first.sentences) != len(second.sentences) or any(
+            a.written_start != b.written_start for a, b in zip(first.sentences, second.sentences)):
+        return second  # not the same sentences (never expected): the later pass whole
+    pieces, out, pos, length = [], [], 0, 0
+    for i, (a, b) in enumerate(zip(first.sentences, second.sentences)):
+        s = b if i in take else a
+        gap = answer[pos:s.written_start]
+        pieces.append(gap)
+        length += len(gap)
+        out.append(dataclasses.replace(s, start=length, end=length + len(s.text)))
+        pieces.append(s.text)
+        length += len(s.text)
+        pos = s.written_end
+    pieces.append(answer[pos:])
+    fields = {"text": "".join(pieces), "sentences": out, "seconds": first.seconds + second.seconds,
+              "counts": {o: sum(1 for s in out if s.outcome == o) for o in OUTCOMES}}
+    if hasattr(first, "verdicts"):
+        verdicts = getattr(attribution, "VERDICTS", ())
+        fields["verdicts"] = {v: sum(1 for s in out if getattr(s, "verdict", None) == v) for v in verdicts}
+    return dataclasses.replace(first, **fields)
+
+
+def referenced(extra: list[Source], result: Attribution) -> list[Source]:
+    """The found-after sources up to the last one the result names (a marker or evidence), so
+    every number it uses has its source and the numbering has no gap."""
+    named = {n for s in result.sentences for n in (*s.markers, *s.original_markers, *(e.n for e in s.evidence))}
+    last = max((s.n for s in extra if s.n in named), default=0)
+    return [s for s in extra if s.n <= last]

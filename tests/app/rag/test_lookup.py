@@ -1,0 +1,77 @@
+"""Support looked up beyond the prompt (app/rag/lookup.py): real index (MiniLM, embedded Chroma,
+tantivy BM25) + the ScriptedLLMDouble. A sentence whose support is only in a chunk that was not
+sent to the LLM is cited from the knowledge base, as a found-after source."""
+
+from langchain_core.documents import Document
+
+from opencite.app.rag.chain import RagChain
+from opencite.store import constants as C
+from opencite.store.index import open_index
+from tests.app.rag.test_chain_attribution import numbers
+
+ROUTER = "https://blog.example/router"
+CHUNKS = [
+    "The Wombat router is a small office router made by Marsupial Networks. It sits on a desk and "
+    "needs no fan. Its case is made of recycled aluminium.",
+    "Setting up the Wombat router takes a browser and ten minutes. The setup page asks for a new "
+    "admin password first.",
+    "The Wombat router ships with 48 Ethernet ports and two fibre uplinks. Each port runs at ten gigabits.",
+]
+
+
+def add_router(settings) -> None:
+    with open_index(settings, write=True) as idx:
+        docs = [Document(text, metadata={C.SOURCE: ROUTER, C.TITLE: "Wombat router", C.HEADING_PATH: "Wombat",
+                                         C.CHUNK_INDEX: i, C.CONTENT_HASH: "v1"})
+                for i, text in enumerate(CHUNKS)]
+        idx.store.add_documents(docs, ids=[f"{ROUTER}#{i}" for i in range(len(CHUNKS))])
+
+
+def test_sentence_supported_only_outside_the_prompt_is_cited_as_found_after(llm_settings, scripted_llm):
+    add_router(llm_settings)
+    llm_settings.retrieval.neighbours = 0
+    scripted_llm.responder = lambda messages: (
+        f"The Wombat router is made by Marsupial Networks [{numbers(messages)[ROUTER]}]. "
+        "The Wombat router ships with 48 Ethernet ports.")
+    ans = RagChain(llm_settings).invoke([{"role": "user", "content": "Who makes the Wombat router?"}], k=1)
+    prompt = scripted_llm.requests[-1]["messages"][-1]["content"]
+    assert "48 Ethernet ports" not in prompt and "Marsupial Networks" in prompt  # the LLM never saw the ports
+    assert [s.found_after for s in ans.sources] == [False] + [True] * (len(ans.sources) - 1)
+    found = next(s for s in ans.sources if s.chunk_id == f"{ROUTER}#2")
+    assert found.found_after and found.n > 1 and "48 Ethernet ports" in found.snippet
+    assert ans.answer == f"The Wombat router is made by Marsupial Networks [1]. " \
+                         f"The Wombat router ships with 48 Ethernet ports [{found.n}]."
+    assert [s.n for s in ans.cited] == [1, found.n] and ans.cited[1].found_after
+    first, second = ans.attribution.sentences
+    assert first.outcome == "supported" and second.outcome == "added" and second.markers == [found.n]
+    assert second.quote_for(found.n).quote.startswith("The Wombat router ships with 48 Ethernet ports")
+    assert ans.attribution.counts == {"supported": 1, "repointed": 0, "added": 1, "unsupported": 0}
+    assert ans.answer[second.start:second.end] == second.text
+    assert ans.timings["lookup_s"] > 0
+
+
+def test_no_lookup_when_the_prompt_supports_everything_or_when_turned_off(llm_settings, scripted_llm):
+    add_router(llm_settings)
+    llm_settings.retrieval.neighbours = 0
+    scripted_llm.reply("The Wombat router is made by Marsupial Networks [1].")
+    ans = RagChain(llm_settings).invoke([{"role": "user", "content": "Who makes the Wombat router?"}], k=1)
+    assert "lookup_s" not in ans.timings and not any(s.found_after for s in ans.sources)
+    llm_settings.retrieval.lookup_passages = 0
+    scripted_llm.reply("The Wombat router is made by Marsupial Networks [1]. "
+                       "The Wombat router ships with 48 Ethernet ports.")
+    ans = RagChain(llm_settings).invoke([{"role": "user", "content": "Who makes the Wombat router?"}], k=1)
+    assert "lookup_s" not in ans.timings and len(ans.sources) == 1
+    assert ans.attribution.sentences[1].outcome == "unsupported"
+
+
+def test_what_the_prompt_supports_keeps_its_citations_and_unfound_stays_unsupported(llm_settings, scripted_llm):
+    scripted_llm.responder = lambda messages: (
+        f"Paris is the capital of France [{numbers(messages)['https://blog.example/paris']}]. "
+        "The Berlin Wall fell in 1989. The Moon is made of green cheese.")
+    ans = RagChain(llm_settings).invoke([{"role": "user", "content": "What is the capital of France?"}], k=1)
+    berlin = next(s for s in ans.sources if s.url == "https://blog.example/berlin")
+    assert berlin.found_after and not ans.sources[0].found_after
+    assert [s.outcome for s in ans.attribution.sentences] == ["supported", "added", "unsupported"]
+    assert ans.answer == f"Paris is the capital of France [1]. The Berlin Wall fell in 1989 [{berlin.n}]. " \
+                         "The Moon is made of green cheese."
+    assert all(s.n == i for i, s in enumerate(ans.sources, start=1))  # numbered without gaps
