@@ -12,9 +12,12 @@ are stored (`chunks` = its full new set of chunks, each with `.id`) and after a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index as lc_index
 from sqlalchemy import text
 
@@ -43,24 +46,43 @@ def notify_page_changed(source: str, chunks: list[Document], extra: Iterable[Pag
         listener(source, chunks)
 
 
-def index_chunks(idx: OpenIndex, chunks: Sequence[Document]) -> dict:
+def index_chunks(idx: OpenIndex, chunks: Sequence[Document], vectors: Mapping[str, Any] | None = None) -> dict:
     """Store the chunks of whole pages; each page's chunks from earlier versions are removed.
 
-    LangChain's indexing API: chunks whose id is already recorded are not embedded again. The
-    whole group is one embedding call: sentence-transformers sorts a call's texts by length
-    before batching, so the larger the call, the less padding is embedded."""
+    LangChain's indexing API: chunks whose id is already recorded are not embedded again.
+    vectors: text -> vector computed beforehand (the pipeline embeds a window of pages as one
+    length-sorted stream); a text it lacks is embedded here. The group is one embedding call."""
     for chunk in chunks:
         chunk.id = chunk_id(chunk)
     link_neighbours(chunks)
+    store = idx.store
+    if vectors:
+        store = copy.copy(idx.store)  # same collection, its embedding function answering from `vectors`
+        store._embedding_function = Precomputed(vectors, idx.embeddings)
     return lc_index(
         chunks,
         idx.record_manager,
-        idx.store,
+        store,
         cleanup="incremental",
         source_id_key=C.SOURCE,
         key_encoder=chunk_id,
         batch_size=max(len(chunks), 1),
     )
+
+
+class Precomputed(Embeddings):
+    """Vectors looked up by text; texts it lacks go to `fallback` (in one call)."""
+
+    def __init__(self, vectors: Mapping[str, Any], fallback: Embeddings):
+        self.vectors, self.fallback = vectors, fallback
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        found = dict(zip(missing, self.fallback.embed_documents(missing))) if missing else {}
+        return [list(map(float, self.vectors[t])) if t in self.vectors else found[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.fallback.embed_query(text)
 
 
 def link_neighbours(chunks: Sequence[Document]) -> None:

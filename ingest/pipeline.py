@@ -14,9 +14,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 from langchain_core.documents import Document
 
-from opencite.ingest.chunking import Chunker, LazyChunker
+from opencite.ingest.chunking import Chunker, LazyChunker, chunk_id
 from opencite.ingest.crawl import CrawlBounds, crawl
 from opencite.ingest.discover import SourceListError, discover
 from opencite.ingest.documents import ExtractionError, Fetched, Outcome, SourceDocument
@@ -29,10 +30,15 @@ from opencite.store.registry import Registry, SourceRecord
 from opencite.ingest.report import IngestReport, SourceReport
 from opencite.settings import Settings
 
-# Pages are stored in groups of about this many chunks: big enough that sorting a group by length
-# leaves little padding to embed (6 % at 256 on the shared blog corpus, 17 % at 64), small enough
-# that progress moves and a crash loses little work.
+# Pages are stored in groups of about this many chunks: small enough that progress moves, a stop
+# request is honoured soon and a crash loses little work. Storing is cheap; embedding is not tied to it.
 GROUP_CHUNKS = 256
+# The chunks of up to this many pages' worth (whole pages) are embedded first, as one stream sorted
+# by token length in token-budget batches (`store.embeddings.token_budget_batches`): short chunks in
+# big batches, long ones in small, almost no padding. Their vectors (float32, 1.5 KB each for 384
+# dims: 3 MB per window) are then stored group by group. The window bounds memory on a 100k-chunk
+# run and how long a stop request waits; the shared blog (1,894 chunks) is one window.
+EMBED_WINDOW = 2048
 
 
 class Progress(Protocol):
@@ -249,18 +255,27 @@ def _classify(item: Fetched, previous: SourceRecord | None, run: _Run) -> _Pendi
 
 def _store(idx: OpenIndex, registry: Registry, pending: list[_Pending], progress: Progress,
            listeners: list[PageListener], report: IngestReport, should_stop: Callable[[], bool]) -> None:
+    """Embed a window of pages' chunks (one length-sorted call), then store them in groups of whole
+    pages with those vectors; should_stop is asked before each group (and so before each window)."""
     progress.start_embed(sum(len(p.chunks) for p in pending))
     group: list[_Pending] = []
+    vectors: dict[str, np.ndarray] = {}
+    window_end = 0
     for n, entry in enumerate(pending):
-        if not group and should_stop():  # between groups: every stored page is whole
-            report.interrupted = True
-            for p in pending[n:]:
-                report.add(SourceReport(p.doc.url, p.report.requested_url, Outcome.SKIPPED,
-                                        STOPPED + " before it was stored", p.doc.title))
-            return
+        if not group:
+            if should_stop():  # between groups: every stored page is whole
+                report.interrupted = True
+                for p in pending[n:]:
+                    report.add(SourceReport(p.doc.url, p.report.requested_url, Outcome.SKIPPED,
+                                            STOPPED + " before it was stored", p.doc.title))
+                return
+            if n == window_end:
+                window = _window(pending, n)
+                window_end = n + len(window)
+                vectors = _embed_window(idx, [c for p in window for c in p.chunks])
         group.append(entry)
-        if sum(len(p.chunks) for p in group) >= GROUP_CHUNKS or n == len(pending) - 1:
-            result = index_chunks(idx, [c for p in group for c in p.chunks])
+        if sum(len(p.chunks) for p in group) >= GROUP_CHUNKS or n == window_end - 1:
+            result = index_chunks(idx, [c for p in group for c in p.chunks], vectors)
             report.embedded += result["num_added"]
             report.deleted += result["num_deleted"]
             registry.put(*[_record(p.doc, len(p.chunks), p.outcome, p.report.reason) for p in group])
@@ -271,6 +286,27 @@ def _store(idx: OpenIndex, registry: Registry, pending: list[_Pending], progress
                     report.deleted += delete_page(idx, registry, p.replaces, listeners)
             progress.embedded(sum(len(p.chunks) for p in group))
             group = []
+
+
+def _window(pending: list[_Pending], start: int) -> list[_Pending]:
+    """Whole pages from `start` up to EMBED_WINDOW chunks (at least one page)."""
+    end, size = start, 0
+    while end < len(pending) and (end == start or size + len(pending[end].chunks) <= EMBED_WINDOW):
+        size += len(pending[end].chunks)
+        end += 1
+    return pending[start:end]
+
+
+def _embed_window(idx: OpenIndex, chunks: list[Document]) -> dict[str, np.ndarray]:
+    """Text -> vector for the window's chunks the index does not hold yet, in one embedding call
+    (the embedder sorts it by token length and batches it by tokens). A chunk already recorded
+    (a page indexed again after a killed run) is not embedded; the indexing step skips it too."""
+    recorded = idx.record_manager.exists([chunk_id(c) for c in chunks]) if chunks else []
+    texts = list(dict.fromkeys(c.page_content for c, done in zip(chunks, recorded) if not done))
+    if not texts:
+        return {}
+    vectors = np.asarray(idx.embeddings.embed_documents(texts), dtype=np.float32)
+    return dict(zip(texts, vectors))
 
 
 def _record(doc: SourceDocument, chunks: int, outcome: Outcome, reason: str = "") -> SourceRecord:

@@ -23,18 +23,22 @@ class EmbeddingSettings(BaseModel):
     gpu_model: str = "BAAI/bge-large-en-v1.5"
     cpu_model: str = "BAAI/bge-small-en-v1.5"
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    batch_size: int = Field(32, ge=1)
+    # Texts are embedded sorted by token length, in batches of at most `batch_tokens` padded tokens
+    # (longest text x texts in the batch; a longer text goes alone), so short chunks share big
+    # batches and long ones small ones; `batch_size` only caps the texts per batch.
+    batch_tokens: int = Field(8192, ge=1)
+    batch_size: int = Field(512, ge=1)
     normalize: bool = True
     # None: bge's instruction for English bge models, nothing for others. "" forces none.
     query_instruction: str | None = None
     # Local folder for downloaded models; None uses the Hugging Face cache.
     cache_folder: Path | None = None
-    # Matmul precision while embedding. "auto" runs bfloat16 autocast on a CPU with native bf16
-    # units (AMX or AVX512-BF16): ~3x faster, and vectors stay within cosine 0.9999 of float32
-    # because autocast keeps layer norms, softmax and pooling in float32. float32 everywhere else.
-    # "onnx-int8" (opt-in, CPU only): the model exported to ONNX, weights quantised to int8, run by
-    # ONNX Runtime; on the AVX2-only EPYC it measured no faster than float32 torch (README
-    # "Benchmark" under "Ingest"), so `auto` does not pick it.
+    # Matmul precision while embedding. "auto" picks by CPU flags (docs/benchmarks/embedding.md):
+    # bfloat16 autocast on a CPU with native bf16 units (AMX or AVX512-BF16): 2.6-2.9x faster, and
+    # vectors stay within cosine 0.9999 of float32 because autocast keeps layer norms, softmax and
+    # pooling in float32; "onnx-int8" on a CPU with VNNI but no bf16 units (the model exported to
+    # ONNX, weights quantised to int8, run by ONNX Runtime: 1.6x float32 with VNNI, SciFact nDCG@10
+    # within 0.5); float32 everywhere else (without VNNI int8 measured no faster than float32).
     precision: Literal["auto", "float32", "bfloat16", "onnx-int8"] = "auto"
     # Where the int8 ONNX export of a model is cached; None: $XDG_CACHE_HOME/opencite/onnx.
     onnx_cache: Path | None = None

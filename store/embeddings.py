@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -46,9 +47,58 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return flags
 
 
+BF16_FLAGS = {"amx_bf16", "avx512_bf16"}
+VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """AMX or AVX512-BF16 units. Without them bf16 is emulated and slower than float32."""
-    return bool(cpu_flags(cpuinfo) & {"amx_bf16", "avx512_bf16"})
+    return bool(cpu_flags(cpuinfo) & BF16_FLAGS)
+
+
+def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """int8 dot-product units (AVX512-VNNI, AVX-VNNI, AMX-INT8): ONNX Runtime's fast int8 kernels."""
+    return bool(cpu_flags(cpuinfo) & VNNI_FLAGS)
+
+
+def auto_precision(device: str) -> str:
+    """What `precision=auto` runs: the fastest path that keeps agreement, decided by CPU flags
+    (measured in docs/benchmarks/embedding.md, MiniLM on a Zen 4 EPYC with AVX512-BF16 and VNNI:
+    bf16 autocast ~2.6x float32 at cosine >= 0.999, int8 ONNX ~1.6x float32, SciFact nDCG@10
+    within 0.5 of float32; on an AVX2-only EPYC int8 was no faster than float32).
+    - native bf16 units: bfloat16 (the fastest measured, the closest to float32);
+    - VNNI without them: onnx-int8;
+    - neither, or not a CPU: float32."""
+    if device != "cpu":
+        return "float32"
+    if cpu_has_native_bf16():
+        return "bfloat16"
+    if cpu_has_vnni():
+        return "onnx-int8"
+    return "float32"
+
+
+def token_budget_batches(lengths: Sequence[int], budget: int, max_count: int | None = None) -> list[list[int]]:
+    """The texts' indices in batches, longest first, each batch within `budget` padded tokens.
+
+    A batch is padded to its longest text, so its cost is its first (longest) length times its
+    count; a batch is closed as soon as one more text would take that past `budget` (or past
+    `max_count` texts). Short texts so go in big batches and long ones in small batches, and since
+    each batch holds neighbours in length, little of it is padding. A text longer than the budget
+    on its own is a batch of one. Every index appears exactly once; ties keep input order."""
+    budget = max(int(budget), 1)
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:
+        if batch and ((len(batch) + 1) * max(lengths[batch[0]], 1) > budget
+                      or (max_count is not None and len(batch) >= max_count)):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def resolve_device(device: str) -> str:
@@ -64,9 +114,7 @@ def resolve_embedder(cfg: EmbeddingSettings) -> EmbedderChoice:
     model = cfg.model or (cfg.cpu_model if device == "cpu" else cfg.gpu_model)
     precision = cfg.precision
     if precision == "auto":
-        precision = "float32"
-        if device == "cpu" and cpu_has_native_bf16():
-            precision = "bfloat16"
+        precision = auto_precision(device)
     if precision == "onnx-int8" and device != "cpu":
         raise EmbeddingModelError(
             f"OPENCITE_EMBEDDING__PRECISION=onnx-int8 runs on the CPU only, but the device is {device!r}. "
@@ -90,6 +138,9 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
 
     precision: str = "float32"
     onnx_cache: str | None = None
+    # Texts per batch are bounded by padded tokens (see `token_budget_batches`), not by count;
+    # encode_kwargs["batch_size"] only caps the count.
+    batch_tokens: int = 8192
     _onnx: OnnxEncoder | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any):
@@ -113,13 +164,36 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
             return [next(reference) if i in blank else next(filled) for i in range(len(texts))]
         return self._embed_at_precision(texts, encode_kwargs)
 
-    def _embed_at_precision(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
+    def token_lengths(self, texts: Sequence[str], prompt: str | None = None) -> list[int]:
+        """Each text's length in model tokens as it will be embedded (special tokens and the prompt
+        included, truncated to the model's max_seq_length)."""
         if not texts:
             return []
+        tokenizer = self._client.tokenizer
+        limit = getattr(self._client, "max_seq_length", None) or tokenizer.model_max_length
+        prefixed = [prompt + t for t in texts] if prompt else list(texts)
+        ids = tokenizer(prefixed, add_special_tokens=True, truncation=True, max_length=limit,
+                        return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return [len(x) for x in ids]
+
+    def _embed_at_precision(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
+        """Texts sorted by token length and embedded in batches of at most `batch_tokens` padded
+        tokens (one forward pass each), vectors put back in input order."""
+        if not texts:
+            return []
+        texts = [x.replace("\n", " ") for x in texts]  # as HuggingFaceEmbeddings does
+        lengths = self.token_lengths(texts, encode_kwargs.get("prompt"))
+        out: list[list[float] | None] = [None] * len(texts)
+        for batch in token_budget_batches(lengths, self.batch_tokens, encode_kwargs.get("batch_size")):
+            vectors = self._encode_batch([texts[i] for i in batch], dict(encode_kwargs, batch_size=len(batch)))
+            for i, vector in zip(batch, vectors):
+                out[i] = vector
+        return out  # type: ignore[return-value]
+
+    def _encode_batch(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
+        """One batch, one forward pass, at the configured precision."""
         if self._onnx is not None:
-            texts = [x.replace("\n", " ") for x in texts]  # as HuggingFaceEmbeddings does
-            return self._onnx.encode(texts, encode_kwargs.get("batch_size", 32),
-                                     encode_kwargs.get("normalize_embeddings", False),
+            return self._onnx.encode(texts, len(texts), encode_kwargs.get("normalize_embeddings", False),
                                      encode_kwargs.get("prompt")).tolist()
         if self.precision == "float32":
             return super()._embed(texts, encode_kwargs)
@@ -138,6 +212,7 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
         choice.device,
         choice.precision,
         cfg.batch_size,
+        cfg.batch_tokens,
         cfg.normalize,
         choice.query_instruction,
         str(cfg.cache_folder) if cfg.cache_folder else None,
@@ -146,7 +221,7 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
 
 
 @lru_cache(maxsize=4)
-def _load(model: str, device: str, precision: str, batch_size: int, normalize: bool, instruction: str,
+def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens: int, normalize: bool, instruction: str,
           cache: str | None, onnx_cache: str | None):
     encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
     query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
@@ -159,6 +234,7 @@ def _load(model: str, device: str, precision: str, batch_size: int, normalize: b
             query_encode_kwargs=query_encode,
             precision=precision,
             onnx_cache=onnx_cache,
+            batch_tokens=batch_tokens,
         )
     except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
         raise EmbeddingModelError(

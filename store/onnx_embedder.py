@@ -1,4 +1,5 @@
-"""int8 ONNX Runtime inference for a sentence-transformers model (precision `onnx-int8`).
+"""int8 ONNX Runtime inference for a sentence-transformers model (precision `onnx-int8`; what
+`auto` picks on a CPU with VNNI but no bf16 units, see docs/benchmarks/embedding.md).
 
 The SentenceTransformer itself (transformer, pooling, its own normalisation) is exported with
 `torch.onnx.export`, so the graph pools exactly as the model folder says (mean for MiniLM, CLS
@@ -107,7 +108,8 @@ class OnnxEncoder:
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     def encode(self, texts: list[str], batch_size: int, normalize: bool, prompt: str | None = None) -> np.ndarray:
-        # Longest first, as sentence-transformers does: batches of similar length pad little.
+        # The embedder hands over one token-budget batch at a time (batch_size = its length);
+        # longest first otherwise, as sentence-transformers does: batches of similar length pad little.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out: np.ndarray | None = None
         for start in range(0, len(order), batch_size):
