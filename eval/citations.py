@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.progress import track
 
 from opencite.eval import metrics as M
+from opencite.eval.progress import Silent, StepProgress
 from opencite.eval.questions import QuestionsError, load_questions, normalize_url
 from opencite.store.embeddings import resolve_embedder
 from opencite.settings import Settings
@@ -35,7 +35,7 @@ def load_answers(path: Path) -> dict[str, str]:
 
 
 def run_citations(settings: Settings, path: Path, *, out: Path | None = None, base_url: str | None = None,
-                  chain=None, show_progress: bool = True) -> dict:
+                  chain=None, progress: StepProgress | None = None) -> dict:
     from opencite.app.rag.chain import RagAnswer, RagChain
     from opencite.eval.run import RetrievalOnly, open_before_threads
 
@@ -50,8 +50,10 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
     k, mode = settings.retrieval.k, settings.retrieval.mode
     retriever = RetrievalOnly(chain, settings)
     records = []
+    progress = progress or Silent()
+    progress.start("attributing", len(questions))
     with open(out / "results.jsonl", "w", encoding="utf-8") as sink:
-        for q in track(questions, description="attributing", disable=not show_progress):
+        for q in questions:
             retrieved = retriever.invoke([{"role": "user", "content": q.question}], k=k, retrieval_mode=mode)
             given = RagAnswer(q.question, q.question, answers[q.id], retrieved.sources, [], 0)
             attributed = chain.attribute(given)
@@ -63,6 +65,7 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
                       "citations": M.attribution_stats(sentences, set(q.sources) if q.sources else None)}
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
             records.append(record)
+            progress.advance()
     summary = M.summarise_attribution([r["citations"] for r in records])
     config = {"answers": str(Path(path).resolve()), "k": k, "retrieval_mode": mode,
               "attribution": settings.attribution.model_dump(mode="json"),

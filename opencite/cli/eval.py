@@ -61,8 +61,8 @@ def register(app: typer.Typer) -> None:
         if not answers.is_file():
             fail(f"{answers} does not exist. Fix: give a .jsonl file of {{id, question, answer, sources?}} lines.")
         settings = settings_for_kb(kb)
-        with exits_on(QuestionsError, ValueError):
-            result = run_citations(settings, answers, out=out, base_url=base_url)
+        with exits_on(QuestionsError, ValueError), RichSteps(Console(stderr=True)) as steps:
+            result = run_citations(settings, answers, out=out, base_url=base_url, progress=steps)
         _print_result(result, results_key="results")
 
     @ev.command("beir")

@@ -27,8 +27,7 @@ def write(tmp_path, lines):
 def test_given_answers_get_outcomes_quotes_precision_and_recall(settings, tmp_path):
     add_pages(settings, PAGES)
     out = tmp_path / "out"
-    result = run_citations(settings, write(tmp_path, ANSWERS), out=out, base_url="https://blog.example",
-                           show_progress=False)
+    result = run_citations(settings, write(tmp_path, ANSWERS), out=out, base_url="https://blog.example")
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == ["wrong", "missing", "unknown"]
     wrong = lines[0]["sentences"][0]
