@@ -25,7 +25,9 @@ def test_chain_streams_from_the_cpu_engine(indexed, cpu_engine):
     assert isinstance(events[0], SourcesEvent) and isinstance(events[-1], DoneEvent)
     ans = events[-1].answer
     assert ans.error is None, ans.error
-    assert [x.n for x in ans.sources] == [1, 2, 3]
+    # The prompt's three; a sentence of noise no source supports may add passages found after it.
+    assert [x.n for x in ans.sources if not x.found_after] == [1, 2, 3]
+    assert all(x.n > 3 for x in ans.sources if x.found_after)
     assert ans.sources[0].url == "https://blog.example/rome"
     tokens = [e.text for e in events if isinstance(e, TokenEvent)]
     assert tokens and "".join(tokens).strip() == ans.answer
