@@ -193,7 +193,7 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
     def _encode_batch(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
         """One batch, one forward pass, at the configured precision."""
         if self._onnx is not None:
-            return self._onnx.encode(texts, len(texts), encode_kwargs.get("normalize_embeddings", False),
+            return self._onnx.encode(texts, encode_kwargs.get("normalize_embeddings", False),
                                      encode_kwargs.get("prompt")).tolist()
         if self.precision == "float32":
             return super()._embed(texts, encode_kwargs)

@@ -107,20 +107,12 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def encode(self, texts: list[str], batch_size: int, normalize: bool, prompt: str | None = None) -> np.ndarray:
-        # The embedder hands over one token-budget batch at a time (batch_size = its length);
-        # longest first otherwise, as sentence-transformers does: batches of similar length pad little.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out: np.ndarray | None = None
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            features = self.model.preprocess([texts[i] for i in idx], prompt=prompt or None)
-            vectors = self.session.run(None, {n: features[n].numpy() for n in self.inputs})[0]
-            if out is None:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[idx] = vectors
-        if out is None:
+    def encode(self, texts: list[str], normalize: bool, prompt: str | None = None) -> np.ndarray:
+        """One forward pass over `texts` (the embedder hands over one token-budget batch at a time)."""
+        if not texts:
             return np.empty((0, 0), dtype=np.float32)
+        features = self.model.preprocess(texts, prompt=prompt or None)
+        out = self.session.run(None, {n: features[n].numpy() for n in self.inputs})[0].astype(np.float32, copy=False)
         if normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

@@ -35,7 +35,6 @@ import argparse
 import importlib.util
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -164,7 +163,15 @@ def old_batching(emb, texts: list[str]) -> list[list[float]]:
     for start in range(0, len(texts), 256):
         group = texts[start:start + 256]
         if emb._onnx is not None:
-            out += emb._onnx.encode([t.replace("\n", " ") for t in group], 32, kwargs.get("normalize_embeddings", False)).tolist()
+            # sorted within the call, fixed 32 per batch, as the int8 encoder batched before token budgets
+            flat = [t.replace("\n", " ") for t in group]
+            order = sorted(range(len(flat)), key=lambda i: -len(flat[i]))
+            vectors: list = [None] * len(flat)
+            for s in range(0, len(order), 32):
+                idx = order[s:s + 32]
+                for i, v in zip(idx, emb._onnx.encode([flat[i] for i in idx], kwargs.get("normalize_embeddings", False))):
+                    vectors[i] = v.tolist()
+            out += vectors
         elif emb.precision == "float32":
             out += HuggingFaceEmbeddings._embed(emb, group, kwargs)
         else:

@@ -9,16 +9,9 @@ from tests.fixtures.clients import CLIENTS
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["cpu_engine", "llamacpp_engine"])
 @pytest.mark.parametrize("snippet", list(CLIENTS))
-def test_notebook_snippet_gets_text_from_cpu_engine(snippet, cpu_engine):
-    text = CLIENTS[snippet](cpu_engine)
+def test_notebook_snippet_gets_text_from_the_engine(snippet, engine, request):
+    text = CLIENTS[snippet](request.getfixturevalue(engine))
     assert isinstance(text, str)
-    assert text.strip(), f"{snippet} returned no text"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("snippet", list(CLIENTS))
-def test_notebook_snippet_gets_text_from_llamacpp(snippet, llamacpp_engine):
-    text = CLIENTS[snippet](llamacpp_engine)
-    assert isinstance(text, str)
-    assert text.strip(), f"{snippet} returned no text"
+    assert text.strip(), f"{snippet} returned no text from {engine}"
