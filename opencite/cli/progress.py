@@ -1,4 +1,5 @@
-"""Ingest's progress events (ingest/pipeline.py's `Progress`) drawn as rich bars on the terminal."""
+"""Progress the domain rooms report, drawn as rich bars on the terminal: ingest's events
+(ingest/pipeline.py's `Progress`) and eval's steps (eval/progress.py's `StepProgress`)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,27 @@ if TYPE_CHECKING:
     from opencite.ingest.documents import Fetched
 
 
-class RichProgress:
-    """Two bars: fetching (per source) and embedding (per chunk)."""
+class _Bars:
+    """Counted bars (description, bar, n/total, elapsed) shown while the `with` block runs."""
 
-    def __init__(self, console: Console) -> None:
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=False)
-        self._fetch = self._embed = None
+    def __init__(self, console: Console, transient: bool = False, label: str = "{task.description}") -> None:
+        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=transient)
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self):
         self.bar.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.bar.stop()
+
+
+class RichProgress(_Bars):
+    """Two bars: fetching (per source) and embedding (per chunk)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(console)
+        self._fetch = self._embed = None
 
     def start_fetch(self, total: int | None) -> None:
         """None: as many as a crawl finds (no total yet); called again, the total grows by `total`."""
@@ -44,20 +52,12 @@ class RichProgress:
         self.bar.advance(self._embed, n)
 
 
-class RichSteps:
+class RichSteps(_Bars):
     """One bar for a counted job (eval's StepProgress): `with RichSteps(console) as steps: run(progress=steps)`."""
 
     def __init__(self, console: Console, transient: bool = False) -> None:
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=transient)
+        super().__init__(console, transient, label="[bold]{task.description}")
         self._task = None
-
-    def __enter__(self) -> "RichSteps":
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.stop()
 
     def start(self, description: str, total: int) -> None:
         self._task = self.bar.add_task(description, total=total)
