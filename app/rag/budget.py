@@ -55,7 +55,11 @@ def room_for_sources(question: str, counter: TokenCounter, window: int, max_toke
                      source_tokens: int | None = None) -> int:
     """Tokens left for the sources' text: the window less max_tokens, the rest of the prompt and
     a margin, and at most `source_tokens`."""
-    room = window - max_tokens - fixed_tokens(question, counter) - SAFETY_MARGIN
+    return _room(fixed_tokens(question, counter), window, max_tokens, source_tokens)
+
+
+def _room(fixed: int, window: int, max_tokens: int, source_tokens: int | None) -> int:
+    room = window - max_tokens - fixed - SAFETY_MARGIN
     return room if source_tokens is None else min(room, source_tokens)
 
 
@@ -66,13 +70,13 @@ def sources_text_tokens(counter: TokenCounter, blocks: list[str]) -> int:
 
 def fit_prompt(question: str, ranked: list[Source], counter: TokenCounter, window: int,
                max_tokens: int, source_tokens: int | None = None) -> FittedPrompt:
-    fixed = fixed_tokens(question, counter)
-    limit = budget = room_for_sources(question, counter, window, max_tokens, source_tokens)
-    if window - max_tokens - fixed - SAFETY_MARGIN <= 0:
+    fixed = fixed_tokens(question, counter)  # the system prompt and question, tokenized once
+    if _room(fixed, window, max_tokens, None) <= 0:
         return FittedPrompt(ranked, [], (
             f"The question needs about {fixed} tokens, which with max_tokens={max_tokens} does not "
             f"fit the model's context window of {window} tokens. Shorten the question or lower "
             "max_tokens."))
+    limit = budget = _room(fixed, window, max_tokens, source_tokens)
     blocks: list[str] = []
     kept: list[Source] = []
     for src in ranked:
