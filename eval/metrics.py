@@ -17,6 +17,7 @@ import pytrec_eval
 # Phrases by which an answer says the pages do not cover the question (the judge decides too;
 # this needs no LLM, so it is always reported). Attribution skips such sentences with the same list.
 from opencite.app.citations.attribution import ABSTAIN  # noqa: F401
+from opencite.app.citations.verdicts import OUTCOMES, VERDICTS
 
 Run = dict[str, dict[str, float]]  # query id -> doc id -> score (higher is better)
 Qrels = dict[str, dict[str, int]]  # query id -> doc id -> relevance grade
@@ -117,8 +118,6 @@ def percentiles(values: Iterable[float | None], qs=(50, 95)) -> dict[str, float 
     return {f"p{q}": float(np.percentile(xs, q)) for q in qs}
 
 
-VERDICTS = ("supported", "contradicted", "not_found")
-OUTCOMES = ("supported", "repointed", "added", "unsupported")
 VERDICT_KEYS = {"supported": "verified", "contradicted": "contradicted", "not_found": "not_found"}
 
 

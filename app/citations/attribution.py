@@ -41,7 +41,7 @@ from opencite.app.citations.facts import ClaimFacts, FactCheck, check, claim_fac
 from opencite.app.citations.figures import figure_found, numbers_in
 from opencite.app.citations.names import name_found, name_haystack
 from opencite.app.citations.support import EmbeddingLexicalScorer, Scorer, content_terms
-from opencite.app.citations.verdicts import OUTCOMES, VERDICTS, Attribution, Evidence, SentenceAttribution
+from opencite.app.citations.verdicts import Attribution, Evidence, SentenceAttribution, tally
 from opencite.settings import AttributionSettings
 
 # An answer saying the pages do not cover the question (eval counts these abstentions too).
@@ -104,8 +104,7 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
         out.append(SentenceAttribution(start, end, text[start:end], outcome,
                                        markers if settings.mode == "repair" else written, written, score, evidence,
                                        sentence.start, sentence.end, verdict))
-    counts = {o: sum(1 for s in out if s.outcome == o) for o in OUTCOMES}
-    verdicts = {v: sum(1 for s in out if s.verdict == v) for v in VERDICTS}
+    counts, verdicts = tally(out)
     return Attribution(settings.mode, text, out, counts, time.perf_counter() - t0, verdicts, unchecked)
 
 

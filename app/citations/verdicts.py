@@ -59,3 +59,9 @@ class Attribution:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def tally(sentences: list[SentenceAttribution]) -> tuple[dict[str, int], dict[str, int]]:
+    """(sentences per outcome, sentences per verdict), every outcome and verdict listed."""
+    return ({o: sum(1 for s in sentences if s.outcome == o) for o in OUTCOMES},
+            {v: sum(1 for s in sentences if s.verdict == v) for v in VERDICTS})

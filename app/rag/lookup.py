@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from langchain_core.documents import Document
+
 from opencite.app.answer import Source
-from opencite.app.citations import attribution
-from opencite.app.citations.verdicts import OUTCOMES, Attribution
+from opencite.app.citations.verdicts import Attribution, tally
 from opencite.app.citations.sentences import MARKER, plain_text
 from opencite.app.rag import fusion, passages
 from opencite.app.rag.chain_run import numbered_sources
@@ -74,8 +75,6 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
                 window = passages.focus(docs[cid][0], claim)
                 if _norm(window) and not any(_norm(window) in shown for shown in in_prompt):
                     picked[cid] = (window, score)
-    from langchain_core.documents import Document
-
     hits = [(Document(page_content=window, metadata=docs[cid][1], id=cid), score)
             for cid, (window, score) in picked.items()]
     start = max((s.n for s in prompt), default=0)
@@ -106,12 +105,9 @@ def merge(answer: str, first: Attribution, second: Attribution,
         length += len(s.text)
         pos = s.written_end
     pieces.append(answer[pos:])
-    fields = {"text": "".join(pieces), "sentences": out, "seconds": first.seconds + second.seconds,
-              "counts": {o: sum(1 for s in out if s.outcome == o) for o in OUTCOMES}}
-    if hasattr(first, "verdicts"):
-        verdicts = getattr(attribution, "VERDICTS", ())
-        fields["verdicts"] = {v: sum(1 for s in out if getattr(s, "verdict", None) == v) for v in verdicts}
-    return dataclasses.replace(first, **fields)
+    counts, verdicts = tally(out)
+    return dataclasses.replace(first, text="".join(pieces), sentences=out, seconds=first.seconds + second.seconds,
+                               counts=counts, verdicts=verdicts)
 
 
 def referenced(extra: list[Source], result: Attribution) -> list[Source]:
