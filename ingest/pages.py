@@ -12,10 +12,10 @@ are stored (`chunks` = its full new set of chunks, each with `.id`) and after a 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index as lc_index
@@ -57,8 +57,9 @@ def index_chunks(idx: OpenIndex, chunks: Sequence[Document], vectors: Mapping[st
     link_neighbours(chunks)
     store = idx.store
     if vectors:
-        store = copy.copy(idx.store)  # same collection, its embedding function answering from `vectors`
-        store._embedding_function = Precomputed(vectors, idx.embeddings)
+        # The same collection through Chroma's public constructor, its embeddings answered from `vectors`.
+        store = Chroma(client=idx.client, collection_name=idx.collection.name,
+                       embedding_function=Precomputed(vectors, idx.embeddings))
     return lc_index(
         chunks,
         idx.record_manager,
