@@ -21,7 +21,9 @@ def minilm(minilm_path):
     from opencite.store.embeddings import load_embeddings
     from opencite.settings import EmbeddingSettings
 
-    return load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu"))
+    # float32: a sentence's vector must not depend on its batch-mates (bf16 autocast, which `auto`
+    # picks on AVX512-BF16/AMX CPUs, moves it by ~1e-4 with the batch's padding).
+    return load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32"))
 
 
 PASSAGES = [["Paris is the capital of France."], ["Paris is the capital of France.", "It has 2 million people."],
