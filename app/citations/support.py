@@ -138,7 +138,8 @@ class CrossEncoderScorer:
 
         self.encoder = load_cross_encoder(model, device, setting="OPENCITE_ATTRIBUTION__CROSS_ENCODER_MODEL")
         labels = {v.lower(): int(k) for k, v in (self.encoder.model.config.id2label or {}).items()}
-        self.entailment = labels.get("entailment")
+        # NLI heads name it "entailment" or "ENTAILMENT"; some "entails"/"entailed".
+        self.entailment = next((i for label, i in labels.items() if label.startswith("entail")), None)
 
     def score(self, claims: Sequence[str], passages: Sequence[Passage]) -> np.ndarray:
         if not claims or not passages:
@@ -170,6 +171,18 @@ Which passage states the claim (every figure and name in it included)? Reply wit
 number only, or 0 if none does."""
 
 
+# The reply as the prompt asks for it ("2"), or lightly dressed ("Passage 2.", "#2"); anything
+# else ("None of the 4 passages", "-1", prose) is no pick: an unreadable verdict must not
+# cite a passage.
+_JUDGE_REPLY = re.compile(r"\s*(?:passage\s*)?#?(\d+)\s*[.):]?\s*", re.IGNORECASE)
+
+
+def judge_pick(reply: str) -> int:
+    """The passage number a judge's reply names (1-based), 0 when it names none."""
+    found = _JUDGE_REPLY.fullmatch(reply)
+    return int(found.group(1)) if found else 0
+
+
 class LLMJudgeScorer:
     """Asks the served LLM once per claim, over the claim's best lexical candidates."""
 
@@ -185,8 +198,7 @@ class LLMJudgeScorer:
             best = list(np.argsort(-lexical[i], kind="stable")[: self.candidates])
             listing = "\n".join(f"{n}. {passages[j]}" for n, j in enumerate(best, 1))
             reply = self.llm.invoke([{"role": "user", "content": JUDGE_PROMPT.format(claim=claim, passages=listing)}])
-            found = re.search(r"\d+", str(reply.content))
-            pick = int(found.group()) if found else 0
+            pick = judge_pick(str(reply.content))
             if 1 <= pick <= len(best):
                 out[i, best[pick - 1]] = 1.0
         return out
