@@ -280,9 +280,9 @@ class RagChain:
 
     def _check_complete(self, run: ChainRun) -> None:
         # An OpenAI-compatible stream ends with a finish_reason; a dropped connection does not.
-        from langchain_openai import ChatOpenAI
+        from langchain_openai.chat_models.base import BaseChatOpenAI
 
-        if isinstance(self.llm, ChatOpenAI) and run.finish_reason is None:
+        if isinstance(self.llm, BaseChatOpenAI) and run.finish_reason is None:
             raise _StreamCut("the answer stream ended before the LLM finished (connection dropped)")
 
     def _llm_failure(self, run: ChainRun, exc: Exception) -> ErrorEvent:

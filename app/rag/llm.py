@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import openai
-from langchain_openai import ChatOpenAI
+# Not ChatOpenAI: it renames max_tokens to max_completion_tokens, which llama-cpp-python's server
+# (and older llama-server builds) ignore, so the cap was lost and an answer ran on to the context
+# window (llama-cpp-python issue #1907). BaseChatOpenAI, the base LangChain's own OpenAI-compatible
+# providers build on, sends max_tokens, which every OpenAI-compatible server reads.
+from langchain_openai.chat_models.base import BaseChatOpenAI
 
 from opencite.serving.endpoint import LLMEndpoint
 from opencite.settings import Settings
 
 
-def chat_model(settings: Settings, endpoint: LLMEndpoint) -> ChatOpenAI:
-    return ChatOpenAI(
+def chat_model(settings: Settings, endpoint: LLMEndpoint) -> BaseChatOpenAI:
+    return BaseChatOpenAI(
         model=endpoint.model,
         base_url=endpoint.base_url,
         api_key=endpoint.client_key,

@@ -40,3 +40,17 @@ def test_streamed_answer(api_on_llamacpp):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks and chunks[-1].choices[0].finish_reason in ("stop", "length")
     assert isinstance(text, str)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_answer_stops_at_max_tokens(api_on_llamacpp, stream):
+    """The engine gets the cap under the name it reads: random weights rarely stop on their own, so
+    without it the answer would run on to the context window."""
+    client, model = api_on_llamacpp
+    if stream:
+        chunks = list(client.chat.completions.create(model=model, messages=QUESTION, max_tokens=4, stream=True,
+                                                     stream_options={"include_usage": True}))
+        usage = next(c.usage for c in reversed(chunks) if c.usage)
+    else:
+        usage = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=4).usage
+    assert 1 <= usage.completion_tokens <= 4
