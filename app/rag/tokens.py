@@ -1,8 +1,9 @@
 """Token counting for the prompt budget.
 
-With the served model's tokenizer when it is on this machine (a local model folder, or the
-Hugging Face cache; never downloaded here), else a conservative estimate: one token per
-3 characters (English BPE averages ~4) plus a per-message allowance for the chat template.
+With the served model's tokenizer when it is on this machine (a local model folder, the
+Hugging Face cache, or a local GGUF file's own vocabulary read by llama.cpp; never downloaded
+here), else a conservative estimate: one token per 3 characters (English BPE averages ~4) plus
+a per-message allowance for the chat template.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,41 @@ class TokenizerCounter:
         return self.tokenizer.decode(ids)
 
 
+class GGUFCounter:
+    """The GGUF's own tokenizer: llama.cpp loads its vocabulary only (~0.3 s, no weights)."""
+
+    exact = True
+
+    def __init__(self, path: Path) -> None:
+        import llama_cpp
+
+        self.llama = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
+
+    def count(self, text: str) -> int:
+        return len(self._ids(text))
+
+    def truncate(self, text: str, tokens: int) -> str:
+        return self.llama.detokenize(self._ids(text)[: max(0, tokens)]).decode("utf-8", errors="ignore")
+
+
 @lru_cache(maxsize=8)
 def token_counter(*candidates: str | None) -> TokenCounter:
     """The first candidate (model path or name) whose tokenizer loads offline, else the estimate."""
     for name in candidates:
         if not name:
+            continue
+        path = Path(name).expanduser()
+        if path.is_file():
+            # A file is never a tokenizer folder: transformers spent ~4 s per candidate failing
+            # on a .gguf path, before every first answer.
+            if path.suffix == ".gguf":
+                try:
+                    return GGUFCounter(path)
+                except Exception as exc:  # llama-cpp-python not installed, or not a GGUF it reads
+                    log.debug("no llama.cpp vocabulary from %s: %s", name, exc)
             continue
         try:
             from transformers import AutoTokenizer
