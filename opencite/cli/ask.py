@@ -133,8 +133,16 @@ def _print_timings(answer, err: Console) -> None:
     def seconds(key: str) -> str:
         return f"{t[key]:.2f} s" if key in t else "–"
 
+    usage = answer.usage or {}
+
+    def tokens(key: str) -> str:
+        return f"{usage[key]}" if usage.get(key) is not None else "–"
+
+    # The prompt's size sets the time to the first token on a CPU engine, so it is shown beside it.
     err.print(Group(Text("timings", style="bold"),
                     Text(f"  retrieval        {seconds('retrieve_s')}"),
                     Text(f"  first token      {seconds('first_token_s')}"),
                     Text(f"  last token       {seconds('total_s')}"),
-                    Text(f"  attribution      {seconds('attribution_s')}")))
+                    Text(f"  attribution      {seconds('attribution_s')}"),
+                    Text(f"  prompt tokens    {tokens('prompt_tokens')}"),
+                    Text(f"  answer tokens    {tokens('completion_tokens')}")))

@@ -4,6 +4,7 @@ scripted LLM double (the answer's text must be exact to check markers, quotes an
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -37,6 +38,7 @@ def test_the_answer_streams_then_its_sources_with_quotes_and_verdicts(ask, scrip
     assert "not supported by the sources: The tower is painted bright green" in out.replace("\n", " ")
     for line in ("retrieval", "first token", "last token", "attribution"):
         assert line in out
+    assert re.search(r"prompt tokens\s+\d+", out) and re.search(r"answer tokens\s+\d+", out)
 
 
 def test_json_is_the_apis_non_streamed_body(ask, scripted_llm):
