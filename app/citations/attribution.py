@@ -175,13 +175,16 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
 
     # Per source: its best window — the first (by support less penalties) whose facts hold, else
     # the best-scoring one; entries are (support less penalties, raw support, window, its check).
-    per_source: dict[int, list[tuple[float, float, _Window, FactCheck]]] = {}
+    per_source: dict[int, list[tuple[float, float, _Window, FactCheck | None]]] = {}
+    floor = settings.threshold - settings.contradiction_margin
     for j, w in enumerate(windows):
         score = float(raw[j])
-        fc = checked(w, False)
-        per_source.setdefault(w.n, []).append((effective(score, fc), score, w, fc))
+        # Below the floor a window can neither support nor contradict the sentence (penalties only
+        # lower support): its facts are checked only if it ends up its source's best, for the
+        # evidence shown. Most windows are below it, and the checks were most of the time.
+        fc = checked(w, False) if score >= floor else None
+        per_source.setdefault(w.n, []).append((effective(score, fc) if fc is not None else score, score, w, fc))
     best: dict[int, tuple[float, bool, _Window, FactCheck]] = {}
-    floor = settings.threshold - settings.contradiction_margin
     # Facts of the sentence that a window like it (of any source) states differently: a window
     # that merely leaves such a fact out does not support the sentence either.
     disputed = {claimed for entries in per_source.values() for _, score, _, fc in entries if score >= floor
@@ -202,7 +205,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
                 break
         if chosen is None:
             eff, score, w, fc = max(entries, key=lambda e: e[1])
-            chosen = (score, False, w, fc)
+            chosen = (score, False, w, fc if fc is not None else checked(w, False))
         best[n] = chosen
     supports = {n for n, b in best.items() if b[1]}
     cited = [n for n in sentence.markers if n in by_n]
