@@ -33,6 +33,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_citations_devset import ROOT, SHARED, indexed_blog  # noqa: E402
 from bench_cpu_engines import cpu_line  # noqa: E402
+from bench_query_latency import pct  # noqa: E402
 
 
 def grow(settings, chunks: int) -> int:
@@ -86,11 +87,6 @@ def ten_sentence_answers(n: int) -> list[tuple[str, str]]:
                 break
         out.append((items[start]["question"], " ".join(sentences[:10])))
     return out
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def main() -> None:

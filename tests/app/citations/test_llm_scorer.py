@@ -5,21 +5,13 @@ import re
 
 import pytest
 
-from opencite.app.answer import Source
 from opencite.app.citations.attribution import attribute, default_scorer
 from opencite.app.citations.support import LLMJudgeScorer
 from opencite.app.rag.llm import chat_model
 from opencite.serving.endpoint import LLMEndpoint
 from opencite.settings import AttributionSettings
+from tests.app.citations.test_attribution import SOURCES  # the same three pages
 
-SOURCES = [
-    Source(1, "Paris facts", "https://blog.example/paris",
-           "Paris is the capital of France. The Eiffel Tower was completed in 1889.", 0.9),
-    Source(2, "Rome facts", "https://blog.example/rome",
-           "Rome is the capital of Italy. The Colosseum was finished in 80 AD.", 0.5),
-    Source(3, "Berlin facts", "https://blog.example/berlin",
-           "Berlin is the capital of Germany. The Berlin Wall fell in 1989.", 0.4),
-]
 LISTED = re.compile(r"^(\d+)\. (.*)$", re.MULTILINE)
 
 
