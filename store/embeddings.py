@@ -140,7 +140,7 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
     onnx_cache: str | None = None
     # Texts per batch are bounded by padded tokens (see `token_budget_batches`), not by count;
     # encode_kwargs["batch_size"] only caps the count.
-    batch_tokens: int = 8192
+    batch_tokens: int = 4096
     _onnx: OnnxEncoder | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any):
