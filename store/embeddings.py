@@ -223,11 +223,6 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
 @lru_cache(maxsize=4)
 def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens: int, normalize: bool, instruction: str,
           cache: str | None, onnx_cache: str | None):
-    from transformers.utils import logging as transformers_logging
-
-    # transformers 5 draws a "Loading weights" bar on stderr at every load: noise between the
-    # question and the answer in `opencite ask`, and beside ingest's own progress.
-    transformers_logging.disable_progress_bar()
     encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
     query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
     try:
