@@ -139,8 +139,8 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
     precision: str = "float32"
     onnx_cache: str | None = None
     # Texts per batch are bounded by padded tokens (see `token_budget_batches`), not by count;
-    # encode_kwargs["batch_size"] only caps the count.
-    batch_tokens: int = 4096
+    # encode_kwargs["batch_size"] only caps the count. The default is the settings' one.
+    batch_tokens: int = EmbeddingSettings.model_fields["batch_tokens"].default
     _onnx: OnnxEncoder | None = PrivateAttr(default=None)
 
     def __init__(self, **kwargs: Any):
