@@ -279,6 +279,15 @@ class Settings(BaseSettings):
         return self.data_dir / "runtime"
 
     @property
+    def index_identity(self) -> str:
+        """Which index these settings read, as a digest (no path shown): a running API reports
+        it in /health so `opencite ask` only answers through an API that reads the same index."""
+        import hashlib
+
+        where = f"{self.data_dir.resolve()}|{self.chroma_path.resolve()}|{self.chroma.url or ''}"
+        return hashlib.sha256(where.encode()).hexdigest()[:16]
+
+    @property
     def feedback_path(self) -> Path:
         """The web chat's 👍/👎 records (one JSON object per line); `opencite feedback export` reads it."""
         return self.runtime_dir / "feedback.jsonl"

@@ -11,6 +11,8 @@ with `include_response_headers=True`).
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -30,6 +32,17 @@ from opencite.app.api.stream import (ChunkBuilder, GenerationStats, chain_error,
                                      index_unavailable, source_headers, stream_completion)
 from opencite.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
+
+
+def warm(chain) -> None:
+    """Loads what the first question would wait for (the embedder: seconds on a CPU; the BM25
+    index; the tokenizer), so the first answer's first token waits only for the LLM."""
+    try:
+        chain.prepare([{"role": "user", "content": "warm-up"}])
+    except Exception as exc:  # the API serves anyway; the first question loads what is missing
+        log.info("warm-up skipped: %s: %s", type(exc).__name__, exc)
+
 def create_app(settings: Settings | None = None, chain=None, default_kb: str = "default",
                open_chain=None) -> FastAPI:
     """The API app over every knowledge base of `settings.data_dir`. The bare model id answers
@@ -44,6 +57,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.chain = models.open_default()
+        threading.Thread(target=warm, args=(app.state.chain,), name="opencite-warm", daemon=True).start()
         yield
 
     app = FastAPI(
@@ -92,6 +106,7 @@ def create_app(settings: Settings | None = None, chain=None, default_kb: str = "
         return {
             "status": "ok" if app.state.chain is not None else "starting",
             "model": api.model_id,
+            "index": settings.index_identity,
             "active_generations": stats.active,
             "started_generations": stats.started,
             "cancelled_generations": stats.cancelled,

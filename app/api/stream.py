@@ -87,7 +87,8 @@ class ChunkBuilder:
         extension = {"citations": [source_json(s) for s in answer.cited],
                      "sources": [source_json(s) for s in answer.sources], "attributions": attributions,
                      "opencite": {"content": answer.answer, "annotations": final_notes,
-                                  "repaired": answer.answer != streamed.strip()}}
+                                  "repaired": answer.answer != streamed.strip(),
+                                  "timings": answer.timings or {}}}
         delta = {"annotations": annotations} if annotations else {}
         chunks = [self.delta(delta, finish_reason_of(answer), **extension)]
         if self.include_usage:
