@@ -92,6 +92,9 @@ def settings_env(settings, monkeypatch, minilm_path):
     monkeypatch.setenv("OPENCITE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("OPENCITE_EMBEDDING__MODEL", minilm_path)
     monkeypatch.setenv("OPENCITE_EMBEDDING__DEVICE", "cpu")
+    # An API someone runs on the default port must not answer a test's `opencite ask`, and the
+    # API `opencite up` starts must not collide with it.
+    monkeypatch.setenv("OPENCITE_API__PORT", str(free_port()))
     return settings
 
 

@@ -1,7 +1,8 @@
 """`opencite up`: the main job in one command.
 
 It ingests the default sources when the index is empty, starts the CPU engine
-(`opencite serve --engine cpu`) unless an LLM URL is configured, then runs the web chat. It
+(`opencite serve --engine cpu`) unless an LLM URL is configured, starts the API (`opencite
+api`, so `opencite ask` answers through a warm process), then runs the web chat. It
 composes the other commands as child processes, so it lives with the CLI, on top of every room.
 Each part that needs a download says which model failed and how to use local files instead.
 """
@@ -141,11 +142,26 @@ def up(settings: Settings, sources: str = "data/sources.txt", port: int | None =
     engine = _llm(settings)
     if engine is False:
         return 1
+    api = start_api(settings)
     try:
         return run_ui(settings, port=port, open_browser=open_browser)
     finally:
-        if engine:
-            stop(engine)
+        for child in (api, engine):
+            if child:
+                stop(child)
+
+
+def start_api(settings: Settings) -> subprocess.Popen | None:
+    """`opencite api` beside the chat (None when one already reads this index). Not waited for:
+    until it answers, `opencite ask` answers in its own process."""
+    from opencite.cli.api_client import running_api
+
+    url = f"http://{settings.api.host}:{settings.api.port}/v1"
+    if running_api(settings) is not None:
+        console.print(f"API: already running at {url}")
+        return None
+    console.print(f"API: {url} (OpenAI-compatible; `opencite ask` answers through it)")
+    return subprocess.Popen(_opencite("api", "--log-level", "warning"))
 
 
 def _llm(settings: Settings):

@@ -78,3 +78,85 @@ def test_ask_end_to_end_through_llamacpp(indexed, settings_env, llamacpp_engine,
     body = CliRunner().invoke(app, ["ask", "What is the capital of Italy?", "--json"])
     assert body.exit_code == 0, body.output
     assert json.loads(body.output)["sources"][0]["url"] == "https://blog.example/rome"
+
+
+@pytest.fixture
+def live(llm_settings, scripted_llm, settings_env, monkeypatch):
+    """`opencite api` for real (uvicorn, the real chain over the same index), at the address the
+    command's settings name."""
+    from opencite.app.api.server import create_app
+    from tests.app.api_server import live_api
+
+    with live_api(create_app(llm_settings)) as server:
+        monkeypatch.setenv("OPENCITE_API__PORT", str(server.port))
+        yield server
+
+
+def test_a_running_api_on_the_same_index_answers(ask, live, scripted_llm):
+    scripted_llm.reply("The Eiffel Tower was completed in 1889 [1]. The tower is painted bright green every spring [1].")
+    before = live.health()["started_generations"]
+    result = ask("When was the Eiffel Tower completed?", "--timings")
+    assert result.exit_code == 0, result.output
+    out = result.output.replace("\n", " ").replace("    ", " ")
+    assert f"answered by the opencite API at {live.url}" in " ".join(out.split())
+    assert "“The Eiffel Tower was completed in 1889.” supported" in out
+    assert "not supported by the sources: The tower is painted bright green" in out
+    assert re.search(r"first token\s+[\d.]+ s after the command started", result.output)
+    assert re.search(r"retrieval\s+[\d.]+ s", result.output) and re.search(r"prompt tokens\s+\d+", result.output)
+    assert live.health()["started_generations"] == before + 1
+
+    scripted_llm.reply("Rome is the capital of Italy [1].")
+    body = json.loads(ask("What is the capital of Italy?", "--json").output)
+    assert body["object"] == "chat.completion" and body["citations"][0]["url"] == "https://blog.example/rome"
+    assert live.health()["started_generations"] == before + 2
+
+
+def test_local_answers_in_this_process(ask, live, scripted_llm):
+    scripted_llm.reply("Rome is the capital of Italy [1].")
+    before = live.health()["started_generations"]
+    result = ask("What is the capital of Italy?", "--timings", "--local")
+    assert result.exit_code == 0, result.output
+    assert "answered by      this process" in result.output
+    assert live.health()["started_generations"] == before
+
+
+def test_an_api_reading_another_index_is_not_used(ask, live, scripted_llm, monkeypatch, tmp_path):
+    import shutil
+
+    other = tmp_path / "other-data"
+    shutil.copytree(get_settings().data_dir, other)
+    monkeypatch.setenv("OPENCITE_DATA_DIR", str(other))
+    scripted_llm.reply("Rome is the capital of Italy [1].")
+    result = ask("What is the capital of Italy?", "--timings")
+    assert result.exit_code == 0, result.output
+    assert "answered by      this process" in result.output
+
+
+def test_an_api_wanting_a_key_leaves_the_question_to_this_process(indexed, settings_env, scripted_llm, ask,
+                                                                  monkeypatch):
+    from pydantic import SecretStr
+
+    from opencite.app.api.server import create_app
+    from tests.app.api_server import live_api
+
+    indexed.api.api_key = SecretStr("sk-only-the-api-knows")
+    with live_api(create_app(indexed)) as server:
+        monkeypatch.setenv("OPENCITE_API__PORT", str(server.port))
+        scripted_llm.reply("Rome is the capital of Italy [1].")
+        result = ask("What is the capital of Italy?", "--timings")
+    assert result.exit_code == 0, result.output
+    assert "answered by      this process" in result.output
+
+
+def test_the_api_loads_the_embedder_before_the_first_question(llm_settings):
+    import time
+
+    from opencite.app.api.server import create_app
+    from tests.app.api_server import live_api
+
+    app = create_app(llm_settings)
+    with live_api(app):
+        deadline = time.monotonic() + 120
+        while not app.state.chain.index.embeddings.is_loaded:
+            assert time.monotonic() < deadline, "the API did not load its embedder after starting"
+            time.sleep(0.2)
