@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.markdown import Markdown
 from rich.text import Text
 
-from opencite.cli import STARTED
+from opencite.cli.clock import STARTED
 from opencite.cli.errors import fail
 from opencite.cli.kb import kb_option, settings_for_kb
 from opencite.settings import Settings, get_settings
