@@ -321,6 +321,6 @@ def setup_errors() -> tuple[type[BaseException], ...]:
     the fix, so callers print them (the CLI) or record them (sync) instead of a traceback."""
     from opencite.ingest.discover import SourceListError
     from opencite.store.embeddings import EmbeddingModelError
-    from opencite.store.index import IndexError_
+    from opencite.store.errors import IndexError_
 
     return (IndexError_, EmbeddingModelError, SourceListError)

@@ -21,13 +21,10 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from opencite.store import constants as C
+from opencite.store.errors import IndexError_
 from opencite.store.embeddings import LazyEmbeddings, embedding_dimension, resolve_embedder
 from opencite.store.records import RecordManager
 from opencite.settings import Settings
-
-
-class IndexError_(RuntimeError):
-    """Base of the index's own errors (named to stay clear of the builtin IndexError)."""
 
 
 class ModelMismatchError(IndexError_):

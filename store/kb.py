@@ -25,7 +25,7 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from opencite.store.index import IndexError_, drop_index, record_namespace, writer_lock
+from opencite.store.errors import IndexError_
 from opencite.store.registry import Registry
 from opencite.settings import Settings
 
@@ -185,6 +185,7 @@ def delete(settings: Settings, name: str) -> KnowledgeBase:
     """Remove the KB's collection, records, registry rows, BM25 index, lock and folder — and
     nothing of any other KB. Refused while an ingest writes to it."""
     from opencite.store.bm25 import delete_bm25_index
+    from opencite.store.index import drop_index, record_namespace, writer_lock
 
     validate_name(name)
     if name == DEFAULT_KB:

@@ -226,7 +226,7 @@ def finish_reason_of(answer) -> str:
 def index_failure(exc: Exception) -> bool:
     """The index (Chroma) failing under a request is a 503; anything else stays an unexpected
     error (500) so bugs are not disguised."""
-    from opencite.store.index import IndexError_
+    from opencite.store.errors import IndexError_
 
     return isinstance(exc, IndexError_) or type(exc).__module__.startswith("chromadb")
 
