@@ -13,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_huggingface import HuggingFaceEmbeddings
 from pydantic import PrivateAttr
 
+from opencite.cpu import cpu_flags
 from opencite.store.onnx_embedder import OnnxEncoder, default_cache_dir, int8_model_path
 from opencite.settings import EmbeddingSettings
 
@@ -32,19 +33,6 @@ class EmbedderChoice:
     device: str
     precision: str  # float32 | bfloat16 | onnx-int8
     query_instruction: str
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU flags the kernel reports; none where they can't be read."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.partition(":")[2].split())
-    return flags
 
 
 BF16_FLAGS = {"amx_bf16", "avx512_bf16"}

@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from opencite.cli import app
+from opencite.serving import engine_choice
 from opencite.serving.engine_choice import choose_engine, llamacpp_loads
+from opencite.serving.llamacpp_build import missing_instructions
 from opencite.settings import Settings, get_settings
 
 
@@ -42,7 +44,7 @@ def test_not_installed_falls_back_with_the_install_line(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
     engine, why = choose_engine(settings())
-    assert engine == "cpu" and "not installed" in why and "GGML_NATIVE=OFF" in why
+    assert engine == "cpu" and "not installed" in why and "opencite.serving.llamacpp_build" in why
 
 
 def test_a_build_for_another_cpu_falls_back_instead_of_crashing(tmp_path, monkeypatch):
@@ -53,6 +55,22 @@ def test_a_build_for_another_cpu_falls_back_instead_of_crashing(tmp_path, monkey
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     engine, why = choose_engine(settings())
     assert engine == "cpu" and "instructions this machine lacks" in why
+
+
+def test_a_build_with_instructions_the_cpu_lacks_falls_back_before_any_crash(tmp_path, monkeypatch):
+    # A build for a newer CPU often loads fine and dies on its first matmul: what it was built
+    # with is compared against the CPU's flags instead.
+    fake = tmp_path / "llama_cpp"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "def llama_backend_init(): pass\n"
+        "def llama_print_system_info(): return b'CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | AVX512_BF16 = 1 |'\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(engine_choice, "missing_instructions",
+                        lambda info: missing_instructions(info, flags={"sse4_2", "avx", "avx2", "fma", "f16c"}))
+    engine, why = choose_engine(settings())
+    assert engine == "cpu" and "uses AVX512, AVX512_BF16, which this CPU lacks" in why
+    assert "opencite.serving.llamacpp_build" in why
 
 
 def test_serve_says_in_one_line_why_llamacpp_is_passed_over(settings_env, monkeypatch):
