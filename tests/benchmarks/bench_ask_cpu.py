@@ -11,8 +11,12 @@ WordPiece splits English into about as many tokens as a byte-level BPE of that s
 more on code; the prompt token counts printed come from the server's own tokenizer.
 
 Each question of the dev set's test half (data/eval/citations-dev-test.jsonl) is asked through
-the real CLI (`opencite ask --timings`, streamed as a user sees it, one process per question, after
-one warm-up question); answers are capped at --max-tokens (random weights rarely stop on their own).
+the real CLI (`opencite ask --timings`, one process per question, after one warm-up question), two
+ways, interleaved, each on its own questions (a question asked twice finds its prompt in the
+engine's prefix cache): through a running `opencite api` (what `opencite up` starts; the default
+when one reads the index) and `--local` (a fresh process loads the embedder itself). First and last
+token are counted from the command's start. Answers are capped at --max-tokens (random weights
+rarely stop on their own).
 
     python tests/benchmarks/bench_ask_cpu.py [--questions 8] [--max-tokens 150] [--threads N]
 """
@@ -81,9 +85,9 @@ TIMING = re.compile(r"^\s*(retrieval|first token|last token|attribution|prompt t
                     re.MULTILINE)
 
 
-def ask(question: str, env: dict) -> dict:
+def ask(question: str, env: dict, *flags: str) -> dict:
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "opencite.cli", "ask", question, "--timings"],
+    done = subprocess.run([sys.executable, "-m", "opencite.cli", "ask", question, "--timings", *flags],
                           env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if done.returncode != 0:
@@ -119,26 +123,68 @@ def main() -> None:
     cli = [sys.executable, "-m", "opencite.cli"]
     subprocess.run(cli + ["serve", "--stop"], env=env, check=False)  # a server left by an interrupted run
     subprocess.run(cli + ["serve"], env=env, check=True)
+    env["OPENCITE_API__PORT"] = str(free_port())
+    api = subprocess.Popen(cli + ["api", "--log-level", "warning"], env=env)
+    ways = {"through the running API": (), "--local (fresh process)": ("--local",)}
+    rows: dict[str, list[dict]] = {way: [] for way in ways}
     try:
+        wait_health(f"http://127.0.0.1:{env['OPENCITE_API__PORT']}/health", api)
         items = [json.loads(line) for line in (ROOT / "data" / "eval" / "citations-dev-test.jsonl")
                  .read_text(encoding="utf-8").splitlines() if line.strip()]
-        questions = [it["question"] for it in items][: args.questions]
+        questions = [it["question"] for it in items]
+        n = args.questions
+        if 2 * n + 1 > len(questions):
+            raise SystemExit(f"--questions {n}: the test half has {len(questions)} questions (at most {(len(questions) - 1) // 2})")
         ask(questions[-1], env)  # warm-up: page cache, the server's first request
-        rows = []
-        for q in questions:
-            r = ask(q, env)
-            rows.append(r)
-            print(f"{r.get('prompt tokens', 0):>6.0f} prompt tok {r.get('answer tokens', 0):>4.0f} out | retrieval {r['retrieval']:.2f} s"
-                  f" first token {r['first token']:.2f} s last token {r['last token']:.2f} s"
-                  f" attribution {r['attribution']:.2f} s | wall {r['wall']:.1f} s | {q[:50]}")
+        # Each way gets its own questions: a question asked before would find its whole prompt
+        # in the engine's prefix cache.
+        for i in range(n):
+            for j, (way, flags) in enumerate(ways.items()):
+                q = questions[i + j * n]
+                r = ask(q, env, *flags)
+                rows[way].append(r)
+                print(f"{way[:8]:>8} {r.get('prompt tokens', 0):>6.0f} prompt tok {r.get('answer tokens', 0):>4.0f} out"
+                      f" | retrieval {r['retrieval']:.2f} s first token {r['first token']:.2f} s"
+                      f" last token {r['last token']:.2f} s attribution {r['attribution']:.2f} s"
+                      f" | wall {r['wall']:.1f} s | {q[:40]}")
     finally:
+        api.terminate()
+        api.wait(30)
         subprocess.run(cli + ["serve", "--stop"], env=env, check=False)
     print(f"load avg after: {os.getloadavg()}\n")
-    print("| figure | p50 | max |\n|---|---|---|")
+    print("First and last token: seconds after the command started.\n")
+    print("| figure | " + " | ".join(f"{way}: p50 | max" for way in ways) + " |")
+    print("|---|" + "---|---|" * len(ways))
     for key in ("prompt tokens", "answer tokens", "retrieval", "first token", "last token", "attribution", "wall"):
-        values = [r[key] for r in rows if r.get(key) is not None]
-        if values:
-            print(f"| {key} | {statistics.median(values):.2f} | {max(values):.2f} |")
+        cells = []
+        for way in ways:
+            values = [r[key] for r in rows[way] if r.get(key) is not None]
+            cells += [f"{statistics.median(values):.2f}", f"{max(values):.2f}"] if values else ["–", "–"]
+        print(f"| {key} | " + " | ".join(cells) + " |")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_health(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"opencite api exited ({proc.returncode})")
+        try:
+            if httpx.get(url, timeout=2).json().get("status") == "ok":
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"opencite api did not answer {url} within {timeout:.0f} s")
 
 
 if __name__ == "__main__":
