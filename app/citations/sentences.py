@@ -44,8 +44,13 @@ class Sentence:
     @property
     def claim(self) -> str:
         """The sentence as plain text without its citation markers (what is verified)."""
-        text = plain_text(MARKER.sub(" ", self.text).replace("|", " "))
-        return _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(text.split()))
+        return claim_text(self.text)
+
+
+def claim_text(sentence: str) -> str:
+    """A sentence as plain text without its citation markers: what is verified and looked up."""
+    text = plain_text(MARKER.sub(" ", sentence).replace("|", " "))
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(text.split()))
 
 
 @lru_cache(maxsize=1)

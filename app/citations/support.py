@@ -80,7 +80,7 @@ class EmbeddingLexicalScorer:
     def warm(self, texts: Sequence[str]) -> None:
         """Embeds and keeps these texts (source sentences, and the answer's sentences as they
         are written), so that `score` finds them ready."""
-        self._vectors_of(texts)
+        self.vectors(texts)
 
     def score(self, claims: Sequence[str], passages: Sequence[Passage]) -> np.ndarray:
         if not claims or not passages:
@@ -88,7 +88,7 @@ class EmbeddingLexicalScorer:
         # A window's vector is its sentences' mean direction (embedding the windows too would
         # multiply the cost for the same ranking).
         units = list(dict.fromkeys(s for p in passages for s in p))
-        vectors = self._vectors_of(list(claims) + units)
+        vectors = self.vectors(list(claims) + units)
         claim_vecs, unit_vecs = vectors[: len(claims)], vectors[len(claims):]
         row = {u: i for i, u in enumerate(units)}
         windows = np.stack([unit_vecs[[row[s] for s in p]].sum(axis=0) for p in passages])
@@ -98,7 +98,7 @@ class EmbeddingLexicalScorer:
         window_terms = [frozenset().union(*(_terms(s) for s in p)) for p in passages]
         return self.weight * cosine + (1 - self.weight) * _overlap(claim_terms, window_terms)
 
-    def _vectors_of(self, texts: Sequence[str]) -> np.ndarray:
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of the texts: the kept ones, the rest embedded in one encode call."""
         with self._lock:
             todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]

@@ -29,6 +29,7 @@ from opencite.app.rag.llm import chat_model
 from opencite.app.rag import lookup, passages
 from opencite.app.rag.retrieval import retrieve_spans
 from opencite.app.citations.sentences import markers_in
+from opencite.app.citations.support import EmbeddingLexicalScorer
 from opencite.app.rag.budget import fit_prompt, room_for_sources, source_budget
 from opencite.app.rag.tokens import count_messages, token_counter
 from opencite.serving.endpoint import LLMEndpoint, resolve_llm
@@ -109,8 +110,11 @@ class RagChain:
         if redo and limit > 0:
             t = time.perf_counter()
             try:
+                # The embedding scorer keeps the vectors of the sentences it scored: the lookup's
+                # queries are those sentences, so they are not embedded twice.
+                kept = self.scorer.vectors if isinstance(self.scorer, EmbeddingLexicalScorer) else None
                 extra = lookup.find(self.index, self.settings, [lookup.claim_of(result.sentences[i]) for i in redo],
-                                    answer.sources, limit)
+                                    answer.sources, limit, kept)
                 if extra:
                     again = attribution.attribute(answer.answer, sources + extra, self.scorer, cfg)
                     result = lookup.merge(answer.answer, result, again, redo)

@@ -12,12 +12,13 @@ prompt did not support take the new result (`merge`), so what the prompt support
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 
 from langchain_core.documents import Document
 
 from opencite.app.answer import Source
 from opencite.app.citations.verdicts import Attribution, tally
-from opencite.app.citations.sentences import MARKER, plain_text
+from opencite.app.citations.sentences import claim_text
 from opencite.app.rag import fusion, passages
 from opencite.app.rag.chain_run import numbered_sources
 from opencite.app.rag.retrieval import bm25_index, documents_by_id
@@ -34,17 +35,21 @@ def unsupported(result: Attribution) -> list[int]:
 
 
 def claim_of(sentence) -> str:
-    return " ".join(plain_text(MARKER.sub(" ", sentence.text)).split())
+    """The text attribution verified for this sentence (the same string, so its vector is kept)."""
+    return claim_text(sentence.text)
 
 
-def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[Source], limit: int) -> list[Source]:
+def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[Source], limit: int,
+         embed: Callable[[list[str]], Sequence] | None = None) -> list[Source]:
     """Up to `limit` chunks of the index that best match the claims and are not already in the
-    prompt's sources, as sources numbered after them (found_after)."""
+    prompt's sources, as sources numbered after them (found_after). `embed` gives the claims'
+    vectors in the index's embedding space (default: the index's embedder; the chain passes its
+    scorer's, which has embedded these very sentences already)."""
     claims = [c for c in dict.fromkeys(claims) if c][:MAX_SENTENCES]
     if not claims or limit < 1:
         return []
     cfg = settings.retrieval
-    vectors = index.embeddings.embed_documents(claims)
+    vectors = [list(map(float, v)) for v in (embed or index.embeddings.embed_documents)(claims)]
     got = index.collection.query(query_embeddings=vectors, n_results=DEPTH,
                                  include=["documents", "metadatas", "distances"])
     docs = {}
