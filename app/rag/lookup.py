@@ -50,37 +50,33 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
         return []
     cfg = settings.retrieval
     vectors = [list(map(float, v)) for v in (embed or index.embeddings.embed_documents)(claims)]
-    got = index.collection.query(query_embeddings=vectors, n_results=DEPTH,
-                                 include=["documents", "metadatas", "distances"])
-    docs = {}
+    # Ids and distances only: the texts are read for the few candidates the round robin reaches.
+    got = index.collection.query(query_embeddings=vectors, n_results=DEPTH, include=["distances"])
     lexical = bm25_index(index, settings)
-    ranked = []
-    for i, claim in enumerate(claims):
-        dense = []
-        for cid, text, meta, distance in zip(got["ids"][i], got["documents"][i], got["metadatas"][i],
-                                             got["distances"][i]):
-            docs.setdefault(cid, (text or "", meta or {}))
-            dense.append((cid, 1.0 - float(distance)))
-        fused = fusion.fuse([dense, lexical.search(claim, DEPTH)], cfg.fusion,
-                            [cfg.dense_weight, cfg.bm25_weight], cfg.rrf_k)
-        ranked.append(fused)
-    missing = sorted({cid for fused in ranked for cid, _ in fused[:limit]} - set(docs))
-    for cid, doc in documents_by_id(index, missing).items():
-        docs[cid] = (doc.page_content, doc.metadata)
+    ranked = [fusion.fuse([[(cid, 1.0 - float(d)) for cid, d in zip(ids, distances)], lexical.search(claim, DEPTH)],
+                          cfg.fusion, [cfg.dense_weight, cfg.bm25_weight], cfg.rrf_k)
+              for claim, ids, distances in zip(claims, got["ids"], got["distances"])]
+    # Candidates: a claim's dense hits, and the first `limit` of each fused list. Chunks that only
+    # BM25 ranks lower are left out: taking them cost recall on the dev set's tune half.
+    eligible = {cid for ids in got["ids"] for cid in ids} | {cid for fused in ranked for cid, _ in fused[:limit]}
     in_prompt = [_norm(s.snippet) for s in prompt]
+    docs: dict[str, Document] = {}
     picked: dict[str, tuple[str, float]] = {}  # chunk id -> (its window around the claim, score)
     for depth in range(DEPTH):  # round robin: each sentence's best chunk first
-        for claim, fused in zip(claims, ranked):
+        if len(picked) >= limit:
+            break
+        level = [(claim, fused[depth]) for claim, fused in zip(claims, ranked)
+                 if depth < len(fused) and fused[depth][0] in eligible]
+        docs |= documents_by_id(index, sorted({cid for _, (cid, _) in level} - set(docs)))
+        for claim, (cid, score) in level:
             if len(picked) >= limit:
                 break
-            if depth < len(fused):
-                cid, score = fused[depth]
-                if cid in picked or cid not in docs:
-                    continue
-                window = passages.focus(docs[cid][0], claim)
-                if _norm(window) and not any(_norm(window) in shown for shown in in_prompt):
-                    picked[cid] = (window, score)
-    hits = [(Document(page_content=window, metadata=docs[cid][1], id=cid), score)
+            if cid in picked or cid not in docs:
+                continue
+            window = passages.focus(docs[cid].page_content, claim)
+            if _norm(window) and not any(_norm(window) in shown for shown in in_prompt):
+                picked[cid] = (window, score)
+    hits = [(Document(page_content=window, metadata=docs[cid].metadata, id=cid), score)
             for cid, (window, score) in picked.items()]
     start = max((s.n for s in prompt), default=0)
     return [dataclasses.replace(s, n=start + s.n, found_after=True) for s in numbered_sources(hits)]
