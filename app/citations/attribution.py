@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -82,7 +83,11 @@ def default_scorer(settings: AttributionSettings, embeddings=None, llm=None) -> 
     return EmbeddingLexicalScorer(embeddings, settings.embedding_weight)
 
 
-def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: AttributionSettings) -> Attribution:
+def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: AttributionSettings,
+              only: Collection[int] | None = None) -> Attribution:
+    """Every checkable sentence scored against the sources' windows and decided. `only` (indices
+    among the checked sentences) decides just those and passes the others through as written,
+    not found: the lookup's second pass, which keeps the first pass's result for the others."""
     t0 = time.perf_counter()
     by_n = {s.n: s for s in sources}
     sentences = [s for s in split_sentences(answer) if _checkable(s, settings)]
@@ -93,10 +98,12 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
                                       src.title, src.heading_path) for src in sources}
     results: list[tuple[Sentence, str, list[int], float, list[Evidence], str]] = []
     if sentences:
-        raw = scorer.score([s.claim for s in sentences], [w.parts for w in windows]) if windows \
-            else np.zeros((len(sentences), 0))
-        for i, sentence in enumerate(sentences):
-            results.append(_decide(sentence, raw[i], windows, haystacks, by_n, settings))
+        todo = list(range(len(sentences))) if only is None else sorted(set(only) & set(range(len(sentences))))
+        raw = scorer.score([sentences[i].claim for i in todo], [w.parts for w in windows]) if windows and todo \
+            else np.zeros((len(todo), 0))
+        decided = {i: _decide(sentences[i], raw[j], windows, haystacks, by_n, settings) for j, i in enumerate(todo)}
+        results = [decided.get(i) or (s, "unsupported", list(s.markers), 0.0, [], "not_found")
+                   for i, s in enumerate(sentences)]
     text, spans = _rewrite(answer, results, settings.mode)
     out = []
     for (sentence, outcome, markers, score, evidence, verdict), (start, end) in zip(results, spans):

@@ -116,7 +116,7 @@ class RagChain:
                 extra = lookup.find(self.index, self.settings, [lookup.claim_of(result.sentences[i]) for i in redo],
                                     answer.sources, limit, kept)
                 if extra:
-                    again = attribution.attribute(answer.answer, sources + extra, self.scorer, cfg)
+                    again = attribution.attribute(answer.answer, sources + extra, self.scorer, cfg, only=redo)
                     result = lookup.merge(answer.answer, result, again, redo)
                     sources += lookup.referenced(extra, result)
             except Exception:  # the lookup adds support; it never costs the answer

@@ -49,6 +49,19 @@ def test_each_outcome_and_the_repaired_text(scorer):
     assert a.sentences[3].markers == [1] and a.sentences[3].score < 0.5  # flagged, still in the text
 
 
+def test_only_decides_the_sentences_named_and_passes_the_others_through(scorer):
+    """The lookup's second pass: sentences outside `only` keep their text and markers, unjudged."""
+    answer = "Paris is the capital of France [2]. The Eiffel Tower was completed in 1889 [2]."
+    whole = run(answer, scorer)
+    second = attribute(answer, SOURCES, scorer, AttributionSettings(mode="repair"), only=[1])
+    decided = [(s.outcome, s.verdict, s.markers, s.evidence) for s in (whole.sentences[1], second.sentences[1])]
+    assert decided[0] == decided[1]
+    assert whole.sentences[0].outcome == "repointed"
+    passed = second.sentences[0]
+    assert (passed.outcome, passed.verdict, passed.markers, passed.evidence) == ("unsupported", "not_found", [2], [])
+    assert second.text.startswith("Paris is the capital of France [2].")
+
+
 def test_flag_mode_keeps_the_text_and_reports_the_same_outcomes(scorer):
     answer = "The Eiffel Tower was completed in 1889 [2]. The Berlin Wall fell in 1989."
     a = run(answer, scorer, mode="flag")

@@ -77,31 +77,23 @@ def test_what_the_prompt_supports_keeps_its_citations_and_unfound_stays_unsuppor
     assert all(s.n == i for i, s in enumerate(ans.sources, start=1))  # numbered without gaps
 
 
-def test_the_lookup_queries_with_the_very_text_attribution_scored():
+
+def test_the_lookup_queries_with_the_very_text_attribution_scored(minilm_path):
     """The chain hands the lookup its scorer's kept vectors, keyed by text: the lookup's query
     for a sentence must be the claim the scorer embedded, whatever the attributed text's markers,
     table pipes or spacing (else every claim would be embedded again after the last token)."""
-    from opencite.app.citations.attribution import attribute
+    from opencite.app.answer import Source
+    from opencite.app.citations.attribution import attribute, default_scorer
     from opencite.app.citations.sentences import split_sentences
     from opencite.app.rag import lookup
-    from opencite.app.answer import Source
-    from opencite.settings import AttributionSettings
+    from opencite.settings import AttributionSettings, EmbeddingSettings
+    from opencite.store.embeddings import load_embeddings
 
+    scorer = default_scorer(AttributionSettings(), load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu")))
     answer = ("The router has 48 ports [1] . It costs $99 [2][3].\n\n"
               "| model | ports |\n|---|---|\n| Wombat | 48 [1] |\n\nRun `wombat --setup` first [9].")
-    sources = [Source(1, "Wombat", ROUTER, CHUNKS[2], 1.0)]
     written = [s.claim for s in split_sentences(answer)]
-    attributed = attribute(answer, sources, _WordScorer(), AttributionSettings(min_claim_words=1))
-    assert attributed.text != answer  # repair mode rewrote markers
+    attributed = attribute(answer, [Source(1, "Wombat", ROUTER, CHUNKS[2], 1.0)], scorer,
+                           AttributionSettings(min_claim_words=1))
+    assert attributed.text != answer and len(attributed.sentences) >= 3  # repair mode rewrote markers
     assert {lookup.claim_of(s) for s in attributed.sentences} <= set(written)
-    assert len(attributed.sentences) >= 3
-
-
-class _WordScorer:
-    """Support by shared words only (this test is about texts, not about scores)."""
-
-    def score(self, claims, passages):
-        import numpy as np
-
-        return np.array([[len(set(c.lower().split()) & set(" ".join(p).lower().split())) / max(len(c.split()), 1)
-                          for p in passages] for c in claims])
