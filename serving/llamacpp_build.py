@@ -56,7 +56,8 @@ def missing_instructions(system_info: str, flags: set[str] | None = None) -> lis
     flags = cpu_flags() if flags is None else flags
     if not flags:
         return []  # flags unreadable (not Linux): nothing to compare
-    compiled = set(re.findall(r"[A-Z][A-Z0-9_]+", system_info))
+    # Only the features the build turned on: some llama.cpp versions list the others as "= 0".
+    compiled = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=\s*1\b", system_info))
     return [option.removeprefix("GGML_") for option, needs in X86_OPTIONS.items()
             if option.removeprefix("GGML_") in compiled and not needs <= flags]
 

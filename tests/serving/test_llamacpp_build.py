@@ -48,6 +48,8 @@ def test_missing_instructions_reads_llamas_system_info():
     assert missing_instructions(info, ZEN4) == []
     assert missing_instructions(info, AVX2_EPYC) == ["AVX512", "AVX512_VNNI"]
     assert missing_instructions(info, set()) == []  # flags unreadable: nothing to compare
+    # A build that lists what it left out ("= 0") does not use it.
+    assert missing_instructions("CPU : AVX2 = 1 | AVX512 = 0 | AVX512_BF16 = 0 | FMA = 1 |", AVX2_EPYC) == []
 
 
 def test_the_module_prints_the_args_for_this_machine():
