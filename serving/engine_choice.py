@@ -5,7 +5,8 @@ llama.cpp is what CPU users already run (Ollama, LM Studio, llama-server): quant
 decode several times faster than torch float32 (docs/benchmarks/cpu-engines.md). It is an extra
 that compiles, so it may be missing, or built for another CPU (a `-march=native` build dies of
 SIGILL on a CPU without the builder's instructions; serving/llamacpp_build.py names the build
-options for the CPU at hand): then one line says why and the CPU engine takes over. A model given as a Hugging Face folder or id (not a .gguf) always means `cpu`.
+options for the CPU at hand): then one line says why and the CPU engine takes over. A model given
+as a Hugging Face folder or id (not a .gguf) always means `cpu`.
 """
 
 from __future__ import annotations

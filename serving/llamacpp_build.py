@@ -2,8 +2,7 @@
 
 llama-cpp-python compiles llama.cpp with `-march=native` by default (GGML_NATIVE). That build
 uses every instruction of the builder's CPU, so it dies of SIGILL when the venv or image moves to
-an older CPU, and on a VM that reports AMX without enabling its tile state it crashes on the first
-AMX instruction. A portable AVX2 build runs everywhere but leaves AVX512 idle. This names each ggml
+an older CPU, and on AMX CPUs it can crash in llama.cpp's AMX kernels. A portable AVX2 build runs everywhere but leaves AVX512 idle. This names each ggml
 instruction set explicitly from the CPU's flags: AVX512 (with VNNI and BF16) where the CPU has it,
 AVX2 where not, never AMX (measured in docs/benchmarks/cpu-engines.md).
 
@@ -32,8 +31,9 @@ X86_OPTIONS: dict[str, frozenset[str]] = {
     "GGML_AVX512_VNNI": frozenset({"avx512f", "avx512_vnni"}),
     "GGML_AVX512_BF16": frozenset({"avx512f", "avx512_bf16"}),
 }
-# Off whatever the CPU says: AMX needs the kernel to grant tile state to the process, which VMs
-# that list amx_tile do not always do (a -march=native build crashed on such a Sapphire Rapids VM).
+# Off whatever the CPU says: llama.cpp's AMX kernels crash on some machines (SIGSEGV at ldtilecfg,
+# seen on a Sapphire Rapids VM; llama.cpp issue #20824, unfixed: the tile config is kept on the
+# stack, and tile permission is requested for the main thread only, per its pull request #26954).
 ALWAYS_OFF = ("GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16")
 
 

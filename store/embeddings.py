@@ -13,7 +13,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_huggingface import HuggingFaceEmbeddings
 from pydantic import PrivateAttr
 
-from opencite.cpu import cpu_flags
+from opencite.cpu import CPUINFO, cpu_flags
 from opencite.store.onnx_embedder import OnnxEncoder, default_cache_dir, int8_model_path
 from opencite.settings import EmbeddingSettings
 
@@ -39,12 +39,12 @@ BF16_FLAGS = {"amx_bf16", "avx512_bf16"}
 VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+def cpu_has_native_bf16(cpuinfo: Path = CPUINFO) -> bool:
     """AMX or AVX512-BF16 units. Without them bf16 is emulated and slower than float32."""
     return bool(cpu_flags(cpuinfo) & BF16_FLAGS)
 
 
-def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+def cpu_has_vnni(cpuinfo: Path = CPUINFO) -> bool:
     """int8 dot-product units (AVX512-VNNI, AVX-VNNI, AMX-INT8): ONNX Runtime's fast int8 kernels."""
     return bool(cpu_flags(cpuinfo) & VNNI_FLAGS)
 

@@ -77,7 +77,6 @@ def test_what_the_prompt_supports_keeps_its_citations_and_unfound_stays_unsuppor
     assert all(s.n == i for i, s in enumerate(ans.sources, start=1))  # numbered without gaps
 
 
-
 def test_the_lookup_queries_with_the_very_text_attribution_scored(minilm_path):
     """The chain hands the lookup its scorer's kept vectors, keyed by text: the lookup's query
     for a sentence must be the claim the scorer embedded, whatever the attributed text's markers,
