@@ -84,26 +84,35 @@ def default_scorer(settings: AttributionSettings, embeddings=None, llm=None) -> 
 
 
 def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: AttributionSettings,
-              only: Collection[int] | None = None) -> Attribution:
+              only: Collection[int] | None = None, memo: dict | None = None) -> Attribution:
     """Every checkable sentence scored against the sources' windows and decided. `only` (indices
     among the checked sentences) decides just those and passes the others through as written,
-    not found: the lookup's second pass, which keeps the first pass's result for the others."""
+    not found: the lookup's second pass, which keeps the first pass's result for the others.
+    `memo` keeps each decision by its exact inputs (the sentence as written, the sources), for
+    one scorer and settings: a decision taken while the LLM was still writing is not taken again."""
     t0 = time.perf_counter()
     by_n = {s.n: s for s in sources}
     sentences = [s for s in split_sentences(answer) if _checkable(s, settings)]
     unchecked = max(0, len(sentences) - settings.max_sentences)
     sentences = sentences[:settings.max_sentences]
-    windows = _windows(sources, settings.window_sentences)
-    haystacks = {src.n: name_haystack(src.snippet, " ".join(w.text for w in windows if w.n == src.n),
-                                      src.title, src.heading_path) for src in sources}
-    results: list[tuple[Sentence, str, list[int], float, list[Evidence], str]] = []
-    if sentences:
-        todo = list(range(len(sentences))) if only is None else sorted(set(only) & set(range(len(sentences))))
-        raw = scorer.score([sentences[i].claim for i in todo], [w.parts for w in windows]) if windows and todo \
-            else np.zeros((len(todo), 0))
-        decided = {i: _decide(sentences[i], raw[j], windows, haystacks, by_n, settings) for j, i in enumerate(todo)}
-        results = [decided.get(i) or (s, "unsupported", list(s.markers), 0.0, [], "not_found")
-                   for i, s in enumerate(sentences)]
+    memo = {} if memo is None else memo
+    given = tuple((s.n, s.snippet, s.title, s.heading_path) for s in sources)
+    todo = list(range(len(sentences))) if only is None else sorted(set(only) & set(range(len(sentences))))
+    fresh = [i for i in todo if (sentences[i].text, given) not in memo]
+    if fresh:
+        windows = _windows(sources, settings.window_sentences)
+        haystacks = {src.n: name_haystack(src.snippet, " ".join(w.text for w in windows if w.n == src.n),
+                                          src.title, src.heading_path) for src in sources}
+        raw = scorer.score([sentences[i].claim for i in fresh], [w.parts for w in windows]) if windows \
+            else np.zeros((len(fresh), 0))
+        for j, i in enumerate(fresh):
+            memo[(sentences[i].text, given)] = _decide(sentences[i], raw[j], windows, haystacks, by_n, settings)[1:]
+    decided = {}
+    for i in todo:
+        outcome, markers, *rest = memo[(sentences[i].text, given)]
+        decided[i] = (sentences[i], outcome, list(markers), *rest)  # the kept list is never handed out
+    results: list[tuple[Sentence, str, list[int], float, list[Evidence], str]] = [
+        decided.get(i) or (s, "unsupported", list(s.markers), 0.0, [], "not_found") for i, s in enumerate(sentences)]
     text, spans = _rewrite(answer, results, settings.mode)
     out = []
     for (sentence, outcome, markers, score, evidence, verdict), (start, end) in zip(results, spans):

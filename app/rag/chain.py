@@ -9,7 +9,6 @@ with the retrieved sources still filled. See docs in the README "Chat and chain"
 from __future__ import annotations
 
 import dataclasses
-import logging
 import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -26,10 +25,10 @@ from opencite.app.rag.chain_io import AsyncIO, BlockingIO, drive_blocking
 from opencite.app.rag.chain_run import ChainRun, numbered_sources
 from opencite.app.citations.markers import CitationFilter
 from opencite.app.rag.llm import chat_model
-from opencite.app.rag import lookup, passages
+from opencite.app.rag import passages
+from opencite.app.rag.checking import Groundwork, check_answer
 from opencite.app.rag.retrieval import retrieve_spans
-from opencite.app.citations.sentences import markers_in
-from opencite.app.citations.support import EmbeddingLexicalScorer
+from opencite.app.citations.sentences import markers_in, split_sentences
 from opencite.app.rag.budget import fit_prompt, room_for_sources, source_budget
 from opencite.app.rag.tokens import count_messages, token_counter
 from opencite.serving.endpoint import LLMEndpoint, resolve_llm
@@ -40,7 +39,6 @@ INGEST_HINT = "opencite ingest --from data/sources.txt"
 LLM_OPTIONS = ("temperature", "top_p", "max_tokens", "seed", "stop", "frequency_penalty",
                "presence_penalty", "user")
 CHAIN_OPTIONS = ("k", "retrieval_mode", "condense")
-log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"[.!?\n]")  # a token that may end a sentence: attribution warms it
 
 
@@ -81,47 +79,46 @@ class RagChain:
                                                       self.llm if cfg.scorer == "llm" else None)
         return self._scorer
 
-    def warm_attribution(self, sources: list[Source], written: str = "") -> Future | None:
+    def warm_attribution(self, sources: list[Source], written: str = "",
+                         groundwork: Groundwork | None = None) -> Future | None:
         """Starts attribution's work on the sources (splitting, embedding their sentences) and on
         the sentences `written` so far in the background, so that after generation about one
-        sentence remains to embed. Queued in order, one at a time."""
+        sentence remains. With `groundwork` and a scorer that keeps its vectors, the complete
+        sentences are checked too, KB lookup included (`checking`), and what that finds is kept
+        there for `attribute`. Queued in order, one at a time."""
         if self.settings.attribution.mode == "off" or not sources:
             return None
         if self._warmer is None:
             self._warmer = ThreadPoolExecutor(1, thread_name_prefix="opencite-attribution")
-        return self._warmer.submit(attribution.warm, sources, self.scorer, self.settings.attribution, written)
+        return self._warmer.submit(self._warm, sources, written, groundwork)
 
-    def attribute(self, answer: RagAnswer, warming: Future | None = None) -> RagAnswer:
+    def _warm(self, sources: list[Source], written: str, groundwork: Groundwork | None) -> None:
+        attribution.warm(sources, self.scorer, self.settings.attribution, written)
+        # A costly scorer (an LLM judge, a cross-encoder) is not run on text that may still change.
+        if groundwork is not None and hasattr(self.scorer, "warm"):
+            complete = split_sentences(written)[:-1]
+            if complete:
+                check_answer(written[:complete[-1].end], sources, self.scorer, self.settings, self.index, groundwork)
+
+    def attribute(self, answer: RagAnswer, warming: Future | None = None,
+                  groundwork: Groundwork | None = None) -> RagAnswer:
         """Every sentence checked against the sources (settings.attribution); the answer's text
         and cited sources follow the mode. Failed or empty answers are left as they are.
         `warming` (from `warm_attribution`) is waited for; if it failed, scoring does its work.
         Sentences the prompt's sources do not support are looked up in the index (`lookup`):
-        passages found there join as found-after sources and may be cited."""
+        passages found there join as found-after sources and may be cited. `groundwork`: what
+        `warm_attribution` kept for this answer."""
         cfg = self.settings.attribution
         if cfg.mode == "off" or answer.error or not answer.answer or not answer.sources:
             return answer
         if warming is not None:
             wait([warming])
-        result = attribution.attribute(answer.answer, answer.sources, self.scorer, cfg)
+        checked = check_answer(answer.answer, answer.sources, self.scorer, self.settings, self.index,
+                               groundwork or Groundwork())
+        result, sources = checked.attribution, checked.sources
         timings = dict(answer.timings or {})
-        sources = list(answer.sources)
-        redo = lookup.unsupported(result)
-        limit = self.settings.retrieval.lookup_passages
-        if redo and limit > 0:
-            t = time.perf_counter()
-            try:
-                # The embedding scorer keeps the vectors of the sentences it scored: the lookup's
-                # queries are those sentences, so they are not embedded twice.
-                kept = self.scorer.vectors if isinstance(self.scorer, EmbeddingLexicalScorer) else None
-                extra = lookup.find(self.index, self.settings, [lookup.claim_of(result.sentences[i]) for i in redo],
-                                    answer.sources, limit, kept)
-                if extra:
-                    again = attribution.attribute(answer.answer, sources + extra, self.scorer, cfg, only=redo)
-                    result = lookup.merge(answer.answer, result, again, redo)
-                    sources += lookup.referenced(extra, result)
-            except Exception:  # the lookup adds support; it never costs the answer
-                log.exception("looking up support beyond the prompt failed")
-            timings["lookup_s"] = time.perf_counter() - t
+        if checked.lookup_s is not None:
+            timings["lookup_s"] = checked.lookup_s
         cited = set(markers_in(result.text))
         timings["attribution_s"] = result.seconds
         return dataclasses.replace(answer, answer=result.text, attribution=result, timings=timings,
@@ -170,12 +167,13 @@ class RagChain:
             yield event
         if run.finished:
             return
-        run.warming = self.warm_attribution(run.sources)
+        groundwork = Groundwork()
+        run.warming = self.warm_attribution(run.sources, "", groundwork)
         try:
             async for chunk in io.stream(self._bound(run), run.prompt, "generate"):
                 for event in run.tokens(chunk):
                     if run.warming is not None and _SENTENCE_END.search(event.text):
-                        run.warming = self.warm_attribution(run.sources, "".join(run.parts))
+                        run.warming = self.warm_attribution(run.sources, "".join(run.parts), groundwork)
                     yield event
             for event in run.flush():
                 yield event
@@ -186,7 +184,7 @@ class RagChain:
                 yield event
             yield self._llm_failure(run, exc)
         # The final answer with its sources, attributed (scoring embeds sentences: blocking).
-        yield DoneEvent(await io.blocking(lambda: self.attribute(run.done().answer, run.warming)))
+        yield DoneEvent(await io.blocking(lambda: self.attribute(run.done().answer, run.warming, groundwork)))
 
     def prepare(self, messages: list[dict], **options) -> tuple[list[Source], list[dict]]:
         """What would be sent to the LLM for a question (no condense, no LLM call): the

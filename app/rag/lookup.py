@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from langchain_core.documents import Document
 
@@ -39,34 +40,58 @@ def claim_of(sentence) -> str:
     return claim_text(sentence.text)
 
 
-def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[Source], limit: int,
-         embed: Callable[[list[str]], Sequence] | None = None) -> list[Source]:
-    """Up to `limit` chunks of the index that best match the claims and are not already in the
-    prompt's sources, as sources numbered after them (found_after). `embed` gives the claims'
-    vectors in the index's embedding space (default: the index's embedder; the chain passes its
-    scorer's, which has embedded these very sentences already)."""
-    claims = [c for c in dict.fromkeys(claims) if c][:MAX_SENTENCES]
-    if not claims or limit < 1:
+@dataclass(frozen=True)
+class Ranked:
+    """One claim's candidates in the index: its dense hits, and the fused hybrid ranking."""
+
+    dense: tuple[str, ...]
+    fused: tuple[tuple[str, float], ...]
+
+
+def rank(index: OpenIndex, settings: Settings, claims: list[str],
+         embed: Callable[[list[str]], Sequence] | None = None) -> list[Ranked]:
+    """One batched hybrid query for the claims: their vectors in one call, one Chroma query with
+    all of them, one BM25 search each, fused per claim like `retrieval.hybrid`."""
+    if not claims:
         return []
     cfg = settings.retrieval
     vectors = [list(map(float, v)) for v in (embed or index.embeddings.embed_documents)(claims)]
     # Ids and distances only: the texts are read for the few candidates the round robin reaches.
     got = index.collection.query(query_embeddings=vectors, n_results=DEPTH, include=["distances"])
     lexical = bm25_index(index, settings)
-    ranked = [fusion.fuse([[(cid, 1.0 - float(d)) for cid, d in zip(ids, distances)], lexical.search(claim, DEPTH)],
-                          cfg.fusion, [cfg.dense_weight, cfg.bm25_weight], cfg.rrf_k)
-              for claim, ids, distances in zip(claims, got["ids"], got["distances"])]
+    return [Ranked(tuple(ids), tuple(fusion.fuse([[(cid, 1.0 - float(d)) for cid, d in zip(ids, distances)],
+                                                  lexical.search(claim, DEPTH)],
+                                                 cfg.fusion, [cfg.dense_weight, cfg.bm25_weight], cfg.rrf_k)))
+            for claim, ids, distances in zip(claims, got["ids"], got["distances"])]
+
+
+def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[Source], limit: int,
+         embed: Callable[[list[str]], Sequence] | None = None, ranked: dict[str, Ranked] | None = None,
+         documents: dict[str, Document] | None = None) -> list[Source]:
+    """Up to `limit` chunks of the index that best match the claims and are not already in the
+    prompt's sources, as sources numbered after them (found_after). `embed` gives the claims'
+    vectors in the index's embedding space (default: the index's embedder; the chain passes its
+    scorer's, which has embedded these very sentences already). `ranked` (by claim) and
+    `documents` (by chunk id) keep what earlier calls for the same answer read from the index;
+    only the claims not in `ranked` are queried."""
+    claims = [c for c in dict.fromkeys(claims) if c][:MAX_SENTENCES]
+    if not claims or limit < 1:
+        return []
+    ranked = {} if ranked is None else ranked
+    docs = {} if documents is None else documents
+    new = [c for c in claims if c not in ranked]
+    ranked.update(zip(new, rank(index, settings, new, embed)))
+    lists = [ranked[c] for c in claims]
     # Candidates: a claim's dense hits, and the first `limit` of each fused list. Chunks that only
     # BM25 ranks lower are left out: taking them cost recall on the dev set's tune half.
-    eligible = {cid for ids in got["ids"] for cid in ids} | {cid for fused in ranked for cid, _ in fused[:limit]}
+    eligible = {cid for r in lists for cid in r.dense} | {cid for r in lists for cid, _ in r.fused[:limit]}
     in_prompt = [_norm(s.snippet) for s in prompt]
-    docs: dict[str, Document] = {}
     picked: dict[str, tuple[str, float]] = {}  # chunk id -> (its window around the claim, score)
     for depth in range(DEPTH):  # round robin: each sentence's best chunk first
         if len(picked) >= limit:
             break
-        level = [(claim, fused[depth]) for claim, fused in zip(claims, ranked)
-                 if depth < len(fused) and fused[depth][0] in eligible]
+        level = [(claim, r.fused[depth]) for claim, r in zip(claims, lists)
+                 if depth < len(r.fused) and r.fused[depth][0] in eligible]
         docs |= documents_by_id(index, sorted({cid for _, (cid, _) in level} - set(docs)))
         for claim, (cid, score) in level:
             if len(picked) >= limit:

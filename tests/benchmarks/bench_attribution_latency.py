@@ -11,8 +11,10 @@ sentences (the later ones are mostly not in the prompt's sources, so the KB look
 costly case). The sources: what the chain retrieves for the first answer's question at the CPU
 engine's source budget. As in a streamed answer, attribution's work on the sources and on all
 sentences but the last is done while the LLM writes (`warm_attribution`, waited for here);
-what is timed is `RagChain.attribute` after the last token: the last sentence, every sentence's
-scoring and facts, the lookup and its second pass.
+what is timed is `RagChain.attribute` after the last token. Two ways, in the same run: the
+baseline only embeds while the LLM writes (after the last token: every sentence's scoring and
+facts, the lookup and its second pass); the chain's way checks the written sentences ahead, so
+what remains is the last sentence and what it changes.
 
     python tests/benchmarks/bench_attribution_latency.py [--chunks 10000] [--answers 30]
 """
@@ -118,37 +120,64 @@ def main() -> None:
 
 
 def measure(settings, answers: list[tuple[str, str]]) -> None:
+    """Both ways of working while the LLM writes, each on its own chain (its own vector cache)
+    over the same index, alternating which goes first: `embeds only` warms the sources' and the
+    written sentences' vectors (the baseline); `checks ahead` also checks the written sentences,
+    KB lookup included, and keeps what it finds (`checking.Groundwork`)."""
     from opencite.app.rag.budget import fit_prompt
     from opencite.app.rag.chain import RagAnswer, RagChain
+    from opencite.app.rag.checking import Groundwork
     from opencite.app.citations.sentences import split_sentences
     from opencite.eval.run import RetrievalOnly, open_before_threads
 
-    chain = RagChain(settings)
-    retriever = RetrievalOnly(chain, settings)
+    chains = {"embeds only": RagChain(settings), "checks ahead": RagChain(settings)}
+    retriever = RetrievalOnly(chains["embeds only"], settings)
     open_before_threads(retriever)
-    counter = chain.counter()
-    after, lookups, sentences_checked = [], [], []
+    counter = chains["embeds only"].counter()
+    after = {name: [] for name in chains}
+    ahead = {name: [] for name in chains}  # the work done while the LLM wrote, for the record
+    lookups = {name: [] for name in chains}
+    texts: dict[str, list[str]] = {name: [] for name in chains}
+    sentences_checked = []
     for i, (question, answer) in enumerate(answers):
         sources = retriever.invoke([{"role": "user", "content": question}], k=settings.retrieval.k,
                                    retrieval_mode=settings.retrieval.mode).sources
         sources = fit_prompt(question, sources, counter, settings.llm.context_window or 32768,
-                             settings.llm.max_tokens, chain.source_tokens()).sources
+                             settings.llm.max_tokens, chains["embeds only"].source_tokens()).sources
         split = split_sentences(answer)
         written = answer[: split[-1].start] if split else ""
-        chain.warm_attribution(sources, written).result()  # done while the LLM wrote
-        t = time.perf_counter()
-        done = chain.attribute(RagAnswer(question, question, answer, sources, [], 0))
-        dt = time.perf_counter() - t
-        if i == 0:
-            continue  # the first call loads what later ones reuse (BM25 reader, caches)
-        after.append(dt * 1000)
-        lookups.append(done.timings.get("lookup_s", 0.0) * 1000)
-        sentences_checked.append(len(done.attribution.sentences) if done.attribution else 0)
-    print(f"\n{len(after)} answers of 10 sentences ({statistics.median(sentences_checked):.0f} checked p50)\n")
-    print("| after the last token | p50 | p95 | max |\n|---|---|---|---|")
-    print(f"| attribution (ms) | {statistics.median(after):.0f} | {pct(after, 0.95):.0f} | {max(after):.0f} |")
-    print(f"| of which the KB lookup (ms) | {statistics.median(lookups):.0f} | {pct(lookups, 0.95):.0f} "
-          f"| {max(lookups):.0f} |")
+        for name in (list(chains) if i % 2 else list(chains)[::-1]):
+            chain = chains[name]
+            groundwork = Groundwork() if name == "checks ahead" else None
+            t = time.perf_counter()
+            chain.warm_attribution(sources, written, groundwork).result()  # done while the LLM wrote
+            warmed = time.perf_counter() - t
+            t = time.perf_counter()
+            done = chain.attribute(RagAnswer(question, question, answer, sources, [], 0), groundwork=groundwork)
+            dt = time.perf_counter() - t
+            texts[name].append(done.answer)
+            if i == 0:
+                continue  # the first call loads what later ones reuse (BM25 reader, caches)
+            after[name].append(dt * 1000)
+            ahead[name].append(warmed * 1000)
+            lookups[name].append(done.timings.get("lookup_s", 0.0) * 1000)
+        if i:
+            sentences_checked.append(len(done.attribution.sentences) if done.attribution else 0)
+    same = sum(a == b for a, b in zip(*texts.values()))
+    print(f"\n{len(sentences_checked)} answers of 10 sentences ({statistics.median(sentences_checked):.0f} "
+          f"checked p50); answers identical both ways: {same} of {len(answers)}\n")
+    print("| after the last token (ms) | p50 | p95 | max |\n|---|---|---|---|")
+    for name in chains:
+        print(f"| attribution, {name} | {statistics.median(after[name]):.0f} | {pct(after[name], 0.95):.0f} "
+              f"| {max(after[name]):.0f} |")
+        print(f"| of which the KB lookup | {statistics.median(lookups[name]):.0f} | {pct(lookups[name], 0.95):.0f} "
+              f"| {max(lookups[name]):.0f} |")
+    print("\n| while the LLM writes, all at once here (ms) | p50 | p95 |\n|---|---|---|")
+    for name in chains:
+        print(f"| {name} | {statistics.median(ahead[name]):.0f} | {pct(ahead[name], 0.95):.0f} |")
+    base, new = after["embeds only"], after["checks ahead"]
+    print(f"\nchecks ahead / embeds only: p50 {statistics.median(new) / statistics.median(base):.2f}, "
+          f"p95 {pct(new, 0.95) / pct(base, 0.95):.2f}")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,23 @@ def test_only_decides_the_sentences_named_and_passes_the_others_through(scorer):
     assert second.text.startswith("Paris is the capital of France [2].")
 
 
+def test_a_kept_decision_is_reused_only_for_the_same_sentence_and_sources(scorer):
+    """The memo the chain fills while the LLM writes: the same sentence over the same sources is
+    not decided again; another source text, or another sentence, is."""
+    settings = AttributionSettings(mode="repair")
+    memo: dict = {}
+    first = attribute("The Eiffel Tower was completed in 1889 [1].", SOURCES, scorer, settings, memo=memo)
+    assert len(memo) == 1 and first.sentences[0].outcome == "supported"
+    again = attribute("Paris is the capital of France [1]. The Eiffel Tower was completed in 1889 [1].",
+                      SOURCES, scorer, settings, memo=memo)
+    assert len(memo) == 2 and [s.outcome for s in again.sentences] == ["supported", "supported"]
+    assert again.sentences[1].start > 0  # a kept decision takes the sentence's place in this answer
+    altered = [Source(1, "Paris facts", SOURCES[0].url, "The Eiffel Tower was completed in 1887.", 0.9)]
+    changed = attribute("The Eiffel Tower was completed in 1889 [1].", altered, scorer, settings, memo=memo)
+    assert len(memo) == 3 and changed.sentences[0].verdict == "contradicted"
+    assert changed.sentences[0].markers == [] and again.sentences[1].markers == [1]
+
+
 def test_flag_mode_keeps_the_text_and_reports_the_same_outcomes(scorer):
     answer = "The Eiffel Tower was completed in 1889 [2]. The Berlin Wall fell in 1989."
     a = run(answer, scorer, mode="flag")

@@ -96,3 +96,41 @@ def test_the_lookup_queries_with_the_very_text_attribution_scored(minilm_path):
                            AttributionSettings(min_claim_words=1))
     assert attributed.text != answer and len(attributed.sentences) >= 3  # repair mode rewrote markers
     assert {lookup.claim_of(s) for s in attributed.sentences} <= set(written)
+
+
+def test_checking_while_the_llm_writes_leaves_the_last_sentence_and_changes_nothing(llm_settings, scripted_llm):
+    """The chain checks the sentences complete so far while the LLM writes (`warm_attribution`
+    with a Groundwork), KB lookup included. After the last token the answer, its sources and its
+    verdicts are what checking the whole answer at once gives, and only the last sentence is
+    decided anew."""
+    from dataclasses import replace
+
+    from opencite.app.answer import RagAnswer
+    from opencite.app.citations.sentences import split_sentences
+    from opencite.app.rag.checking import Groundwork
+
+    # float32: ahead, sentences are embedded a few at a time, and a vector must not move with its
+    # batch-mates beyond float rounding (bf16 autocast, `auto` on some CPUs, moves it ~1e-3).
+    llm_settings.embedding.precision = "float32"
+    add_router(llm_settings)
+    llm_settings.retrieval.neighbours = 0
+    question = "Who makes the Wombat router?"
+    sources, _ = RagChain(llm_settings).prepare([{"role": "user", "content": question}], k=1)
+    answer = ("The Wombat router is made by Marsupial Networks [1]. The Wombat router ships with 48 Ethernet "
+              "ports. Its case is made of recycled aluminium. Setting up the Wombat router takes ten minutes.")
+    whole = RagChain(llm_settings).attribute(RagAnswer(question, question, answer, sources, [], 0))
+
+    chain, groundwork = RagChain(llm_settings), Groundwork()
+    last = split_sentences(answer)[-1]
+    chain.warm_attribution(sources, answer[:last.start] + "Setting up", groundwork).result()
+    assert {text for text, _ in groundwork.decisions} == {s.text for s in split_sentences(answer)[:-1]}
+    assert "The Wombat router ships with 48 Ethernet ports." in groundwork.ranked  # looked up ahead
+    ahead = set(groundwork.decisions)
+    done = chain.attribute(RagAnswer(question, question, answer, sources, [], 0), groundwork=groundwork)
+    assert {text for text, _ in set(groundwork.decisions) - ahead} == {last.text}
+    assert done.answer == whole.answer
+    for got, want in ((done.sources, whole.sources), (done.cited, whole.cited)):  # scores: float rounding apart
+        assert [replace(s, score=round(s.score, 4)) for s in got] == [replace(s, score=round(s.score, 4)) for s in want]
+    assert [(s.outcome, s.verdict, s.markers, s.evidence) for s in done.attribution.sentences] == \
+        [(s.outcome, s.verdict, s.markers, s.evidence) for s in whole.attribution.sentences]
+    assert any(s.found_after for s in done.cited)  # the lookup's find is part of what matched
