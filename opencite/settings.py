@@ -236,6 +236,11 @@ class AttributionSettings(BaseModel):
     check_negation: bool = True
     # Sentences checked per answer; those beyond are not checked (the result counts them).
     max_sentences: int = Field(200, ge=1)
+    # While the LLM writes: `check` decides each sentence as it ends (KB lookup included), so
+    # little is left after the last token; `embed` only embeds the sources and the sentences.
+    # auto: embed when the LLM is a local CPU engine (it decodes on the same cores, and the
+    # checks would slow it by more than they save: docs/benchmarks/attribution.md), else check.
+    ahead: Literal["auto", "check", "embed"] = "auto"
 
 
 class Settings(BaseSettings):

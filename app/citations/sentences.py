@@ -47,8 +47,10 @@ class Sentence:
         return claim_text(self.text)
 
 
+@lru_cache(maxsize=20_000)
 def claim_text(sentence: str) -> str:
-    """A sentence as plain text without its citation markers: what is verified and looked up."""
+    """A sentence as plain text without its citation markers: what is verified and looked up.
+    Kept by text: a streamed answer's sentences are checked again as each new one ends."""
     text = plain_text(MARKER.sub(" ", sentence).replace("|", " "))
     return _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(text.split()))
 

@@ -40,10 +40,15 @@ def source_budget(settings: Settings, window: int) -> int:
     explicit = settings.retrieval.source_tokens
     if explicit is not None:
         return explicit
-    local_cpu = settings.llm.base_url is None and settings.serve.engine in ("auto", "cpu", "llamacpp")
-    if local_cpu or window <= SMALL_WINDOW:
+    if local_cpu_engine(settings) or window <= SMALL_WINDOW:
         return CPU_SOURCE_TOKENS
     return min(WIDE_SOURCE_TOKENS, window // 4)
+
+
+def local_cpu_engine(settings: Settings) -> bool:
+    """The LLM is the engine `opencite serve` runs on this machine's CPU (no `llm.base_url`;
+    `serve.engine` auto, cpu or llamacpp): it prefills and decodes on the cores we run on."""
+    return settings.llm.base_url is None and settings.serve.engine in ("auto", "cpu", "llamacpp")
 
 
 def fixed_tokens(question: str, counter: TokenCounter) -> int:

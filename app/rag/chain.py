@@ -22,14 +22,14 @@ from opencite.app.rag import prompts
 from opencite.app.answer import (  # noqa: F401  (re-exported: the contract)
     DoneEvent, ErrorEvent, Event, RagAnswer, Source, SourcesEvent, TokenEvent)
 from opencite.app.rag.chain_io import AsyncIO, BlockingIO, drive_blocking
-from opencite.app.rag.chain_run import ChainRun, numbered_sources
+from opencite.app.rag.chain_run import ChainRun, llm_failure, numbered_sources
 from opencite.app.citations.markers import CitationFilter
 from opencite.app.rag.llm import chat_model
 from opencite.app.rag import passages
 from opencite.app.rag.checking import Groundwork, check_answer
 from opencite.app.rag.retrieval import retrieve_spans
 from opencite.app.citations.sentences import markers_in, split_sentences
-from opencite.app.rag.budget import fit_prompt, room_for_sources, source_budget
+from opencite.app.rag.budget import fit_prompt, local_cpu_engine, room_for_sources, source_budget
 from opencite.app.rag.tokens import count_messages, token_counter
 from opencite.serving.endpoint import LLMEndpoint, resolve_llm
 from opencite.store.index import OpenIndex, open_index
@@ -83,22 +83,31 @@ class RagChain:
                          groundwork: Groundwork | None = None) -> Future | None:
         """Starts attribution's work on the sources (splitting, embedding their sentences) and on
         the sentences `written` so far in the background, so that after generation about one
-        sentence remains. With `groundwork` and a scorer that keeps its vectors, the complete
-        sentences are checked too, KB lookup included (`checking`), and what that finds is kept
-        there for `attribute`. Queued in order, one at a time."""
+        sentence remains to embed. With `groundwork`, when `checks_ahead`, the complete sentences
+        are checked too, KB lookup included (`checking`), and what that finds is kept there for
+        `attribute`. Queued in order, one at a time."""
         if self.settings.attribution.mode == "off" or not sources:
             return None
         if self._warmer is None:
             self._warmer = ThreadPoolExecutor(1, thread_name_prefix="opencite-attribution")
         return self._warmer.submit(self._warm, sources, written, groundwork)
 
+    def checks_ahead(self) -> bool:
+        """Whether `warm_attribution` checks the written sentences (`attribution.ahead`). A costly
+        scorer (an LLM judge, a cross-encoder) is never run on text that may still change."""
+        ahead = self.settings.attribution.ahead
+        if ahead == "auto":
+            ahead = "embed" if local_cpu_engine(self.settings) else "check"
+        return ahead == "check" and hasattr(self.scorer, "warm")
+
     def _warm(self, sources: list[Source], written: str, groundwork: Groundwork | None) -> None:
         attribution.warm(sources, self.scorer, self.settings.attribution, written)
-        # A costly scorer (an LLM judge, a cross-encoder) is not run on text that may still change.
-        if groundwork is not None and hasattr(self.scorer, "warm"):
+        if groundwork is not None and self.checks_ahead():
             complete = split_sentences(written)[:-1]
-            if complete:
-                check_answer(written[:complete[-1].end], sources, self.scorer, self.settings, self.index, groundwork)
+            text = written[:complete[-1].end] if complete else ""
+            if text and text != groundwork.checked:
+                check_answer(text, sources, self.scorer, self.settings, self.index, groundwork)
+                groundwork.checked = text
 
     def attribute(self, answer: RagAnswer, warming: Future | None = None,
                   groundwork: Groundwork | None = None) -> RagAnswer:
@@ -182,7 +191,8 @@ class RagChain:
         except Exception as exc:  # any LLM failure becomes an ErrorEvent, sources kept
             for event in run.flush():
                 yield event
-            yield self._llm_failure(run, exc)
+            where = f"{self.endpoint.base_url} (model {self.endpoint.model})" if self._endpoint else "the LLM"
+            yield llm_failure(run, exc, where)
         # The final answer with its sources, attributed (scoring embeds sentences: blocking).
         yield DoneEvent(await io.blocking(lambda: self.attribute(run.done().answer, run.warming, groundwork)))
 
@@ -286,22 +296,6 @@ class RagChain:
 
         if isinstance(self.llm, BaseChatOpenAI) and run.finish_reason is None:
             raise _StreamCut("the answer stream ended before the LLM finished (connection dropped)")
-
-    def _llm_failure(self, run: ChainRun, exc: Exception) -> ErrorEvent:
-        where = f"{self.endpoint.base_url} (model {self.endpoint.model})" if self._endpoint else "the LLM"
-        if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
-            return run.fail("llm_unavailable", (
-                f"The LLM at {where} is unreachable ({type(exc).__name__}). Start it with "
-                "`opencite serve` (or `opencite up`), or point OPENCITE_LLM__BASE_URL at a running "
-                "OpenAI-compatible server. The retrieved sources are shown below."))
-        status = getattr(exc, "status_code", None)
-        detail = str(exc)[:300]
-        if isinstance(exc, openai.BadRequestError) and "context" in detail.lower():
-            return run.fail("context_overflow", f"The LLM at {where} rejected the prompt as too long: "
-                            f"{detail}. Lower k or max_tokens, or set OPENCITE_LLM__CONTEXT_WINDOW.")
-        return run.fail("llm_error", (
-            f"The LLM at {where} failed{f' with HTTP {status}' if status else ''}: {detail}. "
-            "The retrieved sources are shown below."))
 
 
 class _StreamCut(RuntimeError):

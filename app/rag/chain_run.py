@@ -1,4 +1,5 @@
-"""One request's state as it goes through the chain, and the numbered sources it carries."""
+"""One request's state as it goes through the chain, the numbered sources it carries, and the
+error event an LLM failure becomes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+
+import openai
 
 from opencite.app.answer import DoneEvent, ErrorEvent, Event, RagAnswer, Source, TokenEvent
 from opencite.app.citations.markers import CitationFilter
@@ -98,3 +101,20 @@ def _source(n: int, doc, score: float) -> Source:
         heading_path=str(meta.get(C.HEADING_PATH) or ""),
         chunk_id=str(doc.id or ""),
     )
+
+
+def llm_failure(run: ChainRun, exc: Exception, where: str) -> ErrorEvent:
+    """The run failed by the LLM at `where`: the error event saying what happened and what to do."""
+    if isinstance(exc, (openai.APIConnectionError, openai.APITimeoutError)):
+        return run.fail("llm_unavailable", (
+            f"The LLM at {where} is unreachable ({type(exc).__name__}). Start it with "
+            "`opencite serve` (or `opencite up`), or point OPENCITE_LLM__BASE_URL at a running "
+            "OpenAI-compatible server. The retrieved sources are shown below."))
+    status = getattr(exc, "status_code", None)
+    detail = str(exc)[:300]
+    if isinstance(exc, openai.BadRequestError) and "context" in detail.lower():
+        return run.fail("context_overflow", f"The LLM at {where} rejected the prompt as too long: "
+                        f"{detail}. Lower k or max_tokens, or set OPENCITE_LLM__CONTEXT_WINDOW.")
+    return run.fail("llm_error", (
+        f"The LLM at {where} failed{f' with HTTP {status}' if status else ''}: {detail}. "
+        "The retrieved sources are shown below."))

@@ -34,6 +34,7 @@ class Groundwork:
     decisions: dict = field(default_factory=dict)  # attribution.attribute's memo
     ranked: dict[str, lookup.Ranked] = field(default_factory=dict)  # KB candidates by claim
     documents: dict[str, Document] = field(default_factory=dict)  # chunks read, by id
+    checked: str = ""  # the text last checked ahead (a token may end no sentence: "2.5", a list item)
 
 
 @dataclass

@@ -126,17 +126,22 @@ def main() -> None:
 
 
 def measure(settings, answers: list[tuple[str, str]]) -> None:
-    """Both ways of working while the LLM writes, each on its own chain (its own vector cache)
-    over the same index, alternating which goes first: `embeds only` warms the sources' and the
-    written sentences' vectors (the baseline); `checks ahead` also checks the written sentences,
-    KB lookup included, and keeps what it finds (`checking.Groundwork`)."""
+    """Both ways of working while the LLM writes (`attribution.ahead`), each on its own chain
+    (its own vector cache) over the same index, alternating which goes first: `embed` warms the
+    sources' and the written sentences' vectors (the baseline); `check` also checks the written
+    sentences, KB lookup included, and keeps what it finds (`checking.Groundwork`)."""
     from opencite.app.rag.budget import fit_prompt
     from opencite.app.rag.chain import RagAnswer, RagChain
     from opencite.app.rag.checking import Groundwork
     from opencite.app.citations.sentences import split_sentences
     from opencite.eval.run import RetrievalOnly, open_before_threads
 
-    chains = {"embeds only": RagChain(settings), "checks ahead": RagChain(settings)}
+    def ahead(way: str):
+        copy = settings.model_copy(deep=True)
+        copy.attribution.ahead = way
+        return copy
+
+    chains = {"embeds only": RagChain(ahead("embed")), "checks ahead": RagChain(ahead("check"))}
     retriever = RetrievalOnly(chains["embeds only"], settings)
     open_before_threads(retriever)
     counter = chains["embeds only"].counter()
@@ -154,7 +159,7 @@ def measure(settings, answers: list[tuple[str, str]]) -> None:
         written = answer[: split[-1].start] if split else ""
         for name in (list(chains) if i % 2 else list(chains)[::-1]):
             chain = chains[name]
-            groundwork = Groundwork() if name == "checks ahead" else None
+            groundwork = Groundwork()
             t = time.perf_counter()
             chain.warm_attribution(sources, written, groundwork).result()  # done while the LLM wrote
             warmed = time.perf_counter() - t

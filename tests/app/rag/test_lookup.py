@@ -134,3 +134,23 @@ def test_checking_while_the_llm_writes_leaves_the_last_sentence_and_changes_noth
     assert [(s.outcome, s.verdict, s.markers, s.evidence) for s in done.attribution.sentences] == \
         [(s.outcome, s.verdict, s.markers, s.evidence) for s in whole.attribution.sentences]
     assert any(s.found_after for s in done.cited)  # the lookup's find is part of what matched
+
+
+def test_checks_ahead_only_when_the_llm_does_not_decode_on_these_cores(llm_settings):
+    """`attribution.ahead=auto`: a local CPU engine (`opencite serve`, no llm.base_url) decodes on
+    the cores the checks would take, so only vectors are made ahead; an engine elsewhere gets
+    the checks ahead. Explicit values win."""
+    from opencite.app.rag.checking import Groundwork
+
+    add_router(llm_settings)
+    local = llm_settings.model_copy(deep=True)
+    local.llm.base_url, local.serve.engine = None, "llamacpp"
+    remote = llm_settings.model_copy(deep=True)
+    sources, _ = RagChain(remote).prepare([{"role": "user", "content": "Who makes the Wombat router?"}], k=1)
+    written = "The Wombat router ships with 48 Ethernet ports. It has"
+    for settings, ahead, checks in ((local, "auto", False), (remote, "auto", True), (local, "check", True),
+                                    (remote, "embed", False)):
+        settings.attribution.ahead = ahead
+        chain, groundwork = RagChain(settings), Groundwork()
+        chain.warm_attribution(sources, written, groundwork).result()
+        assert chain.checks_ahead() is checks and bool(groundwork.decisions) is checks, (ahead, checks)
