@@ -95,7 +95,7 @@ class EmbeddingLexicalScorer:
         windows /= np.maximum(np.linalg.norm(windows, axis=1, keepdims=True), 1e-12)
         cosine = np.clip(claim_vecs @ windows.T, 0.0, 1.0)
         claim_terms = [content_terms(c) for c in claims]
-        window_terms = [frozenset().union(*(_terms(s) for s in p)) for p in passages]
+        window_terms = [_window_terms(tuple(p)) for p in passages]
         return self.weight * cosine + (1 - self.weight) * _overlap(claim_terms, window_terms)
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
@@ -126,6 +126,11 @@ def _normalised(vectors) -> np.ndarray:
 @lru_cache(maxsize=20_000)
 def _terms(sentence: str) -> frozenset[str]:
     return frozenset(content_terms(sentence))
+
+
+@lru_cache(maxsize=20_000)
+def _window_terms(parts: tuple[str, ...]) -> frozenset[str]:
+    return frozenset().union(*(_terms(s) for s in parts))
 
 
 def _overlap(claim_terms: Sequence[set[str]], passage_terms: Sequence[frozenset[str] | set[str]]) -> np.ndarray:
