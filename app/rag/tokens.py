@@ -8,6 +8,7 @@ a per-message allowance for the chat template.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 from functools import lru_cache
@@ -61,6 +62,9 @@ class GGUFCounter:
         import llama_cpp
 
         self.llama = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+        # Freed before the interpreter tears llama_cpp's module down: freed by the garbage
+        # collector after that, it prints an ignored TypeError at exit.
+        atexit.register(self.llama.close)
 
     def _ids(self, text: str) -> list[int]:
         return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
