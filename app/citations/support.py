@@ -80,7 +80,7 @@ class EmbeddingLexicalScorer:
     def warm(self, texts: Sequence[str]) -> None:
         """Embeds and keeps these texts (source sentences, and the answer's sentences as they
         are written), so that `score` finds them ready."""
-        self._keep(texts)
+        self.vectors(texts)
 
     def score(self, claims: Sequence[str], passages: Sequence[Passage]) -> np.ndarray:
         if not claims or not passages:
@@ -100,9 +100,6 @@ class EmbeddingLexicalScorer:
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of the texts: the kept ones, the rest embedded in one encode call."""
-        return self._keep(texts, stacked=True)
-
-    def _keep(self, texts: Sequence[str], stacked: bool = False) -> np.ndarray | None:
         with self._lock:
             todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         fresh = _normalised(self.embeddings.embed_documents(todo)) if todo else []
@@ -110,9 +107,7 @@ class EmbeddingLexicalScorer:
             self._vectors.update(zip(todo, fresh))
             for t in texts:
                 self._vectors.move_to_end(t)
-            out = None
-            if stacked:
-                out = np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+            out = np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
             while len(self._vectors) > max(self.cache_size, len(texts)):
                 self._vectors.popitem(last=False)
         return out

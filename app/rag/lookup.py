@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from langchain_core.documents import Document
 
@@ -40,7 +39,7 @@ def claim_of(sentence) -> str:
     return claim_text(sentence.text)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Ranked:
     """One claim's candidates in the index: its dense hits, and the fused hybrid ranking."""
 
