@@ -53,7 +53,8 @@ def auto_precision(device: str) -> str:
     """What `precision=auto` runs: the fastest path that keeps agreement, decided by CPU flags
     (measured in docs/benchmarks/embedding.md, MiniLM on a Zen 4 EPYC with AVX512-BF16 and VNNI:
     bf16 autocast ~2.6x float32 at cosine >= 0.999, int8 ONNX ~1.6x float32, SciFact nDCG@10
-    within 0.5 of float32; on an AVX2-only EPYC int8 was no faster than float32).
+    within 0.5 of float32; on AVX2-only EPYCs int8 measured 0.9-1.17x float32 at cosine 0.975 min:
+    not worth the agreement it gives up).
     - native bf16 units: bfloat16 (the fastest measured, the closest to float32);
     - VNNI without them: onnx-int8;
     - neither, or not a CPU: float32."""
