@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from difflib import SequenceMatcher
 
 from opencite.app.citations.support import stopwords
@@ -65,7 +66,8 @@ class FactCheck:
     contradicted: list[tuple[str, str]] = field(default_factory=list)  # (claim's words, source's words)
 
 
-def claim_facts(claim: str) -> ClaimFacts:
+@lru_cache(maxsize=20_000)
+def claim_facts(claim: str) -> ClaimFacts:  # cached: every pass over an answer asks again
     names = names_in(claim)
     # The digits of a versioned name ("Llama 2") are not figures of the window.
     masked = claim
