@@ -42,7 +42,12 @@ class EmbeddingSettings(BaseModel):
     # ONNX, weights quantised to int8, run by ONNX Runtime: 1.6x float32 with VNNI, SciFact nDCG@10
     # within 0.5); float32 everywhere else (without VNNI int8 measured no faster than float32).
     precision: Literal["auto", "float32", "bfloat16", "onnx-int8"] = "auto"
-    # Where the int8 ONNX export of a model is cached; None: $XDG_CACHE_HOME/opencite/onnx.
+    # float32 batches of at most this many padded tokens (a question, the sentences the citation
+    # checker scores) run through ONNX Runtime's float32 graph of the same model, exported once
+    # and cached: on CPU 2-5x faster than torch for a few sentences, at cosine 1.000000 to its
+    # vectors (docs/benchmarks/embedding.md). Bigger batches (ingest) stay on torch. 0: never.
+    onnx_small_batch_tokens: int = Field(2048, ge=0)
+    # Where the ONNX exports of a model are cached; None: $XDG_CACHE_HOME/opencite/onnx.
     onnx_cache: Path | None = None
 
 

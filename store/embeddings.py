@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,9 +15,11 @@ from langchain_huggingface import HuggingFaceEmbeddings
 from pydantic import PrivateAttr
 
 from opencite.cpu import CPUINFO, cpu_flags
-from opencite.store.onnx_embedder import OnnxEncoder, default_cache_dir, int8_model_path
+from opencite.store.onnx_embedder import OnnxEncoder, default_cache_dir, onnx_model_path
 from opencite.settings import EmbeddingSettings
 
+
+log = logging.getLogger(__name__)
 
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
@@ -130,16 +133,39 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
     # Texts per batch are bounded by padded tokens (see `token_budget_batches`), not by count;
     # encode_kwargs["batch_size"] only caps the count. The default is the settings' one.
     batch_tokens: int = EmbeddingSettings.model_fields["batch_tokens"].default
+    small_batch_tokens: int = EmbeddingSettings.model_fields["onnx_small_batch_tokens"].default
     _onnx: OnnxEncoder | None = PrivateAttr(default=None)
+    _small: OnnxEncoder | None = PrivateAttr(default=None)
+    _small_state: str = PrivateAttr(default="unloaded")  # unloaded | ready | unavailable
+    _small_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)  # loads the SentenceTransformer into _client
         if self.precision == "onnx-int8":
-            import torch
+            self._onnx = self._onnx_encoder("int8")
 
-            cache = Path(self.onnx_cache) if self.onnx_cache else default_cache_dir()
-            path = int8_model_path(self._client, self.model_name, cache)
-            self._onnx = OnnxEncoder(self._client, path, threads=torch.get_num_threads())
+    def _onnx_encoder(self, precision: str) -> OnnxEncoder:
+        import torch
+
+        cache = Path(self.onnx_cache) if self.onnx_cache else default_cache_dir()
+        path = onnx_model_path(self._client, self.model_name, cache, precision)
+        return OnnxEncoder(self._client, path, threads=torch.get_num_threads())
+
+    def small_batch_encoder(self) -> OnnxEncoder | None:
+        """The float32 ONNX graph that runs float32's small batches on CPU (exported and loaded on
+        the first small batch), or None where it does not apply or could not be built."""
+        if self.precision != "float32" or self.small_batch_tokens <= 0 or str(self._client.device) != "cpu":
+            return None
+        with self._small_lock:
+            if self._small_state == "unloaded":
+                try:
+                    self._small, self._small_state = self._onnx_encoder("float32"), "ready"
+                except Exception as exc:  # torch.onnx / ONNX Runtime raise many kinds
+                    self._small_state = "unavailable"
+                    log.warning("Small embedding batches stay on torch: the model %r could not be exported to or "
+                                "run by ONNX Runtime (%s). Set OPENCITE_EMBEDDING__ONNX_SMALL_BATCH_TOKENS=0 "
+                                "to skip trying.", self.model_name, exc)
+        return self._small
 
     def _embed(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
         # A blank text is only the special tokens: its mean-pooled vector comes from two positions,
@@ -174,16 +200,23 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
         lengths = self.token_lengths(texts, encode_kwargs.get("prompt"))
         out: list[list[float] | None] = [None] * len(texts)
         for batch in token_budget_batches(lengths, self.batch_tokens, encode_kwargs.get("batch_size")):
-            vectors = self._encode_batch([texts[i] for i in batch], dict(encode_kwargs, batch_size=len(batch)))
+            padded = len(batch) * max(lengths[i] for i in batch)
+            vectors = self._encode_batch([texts[i] for i in batch], dict(encode_kwargs, batch_size=len(batch)), padded)
             for i, vector in zip(batch, vectors):
                 out[i] = vector
         return out  # type: ignore[return-value]
 
-    def _encode_batch(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
-        """One batch, one forward pass, at the configured precision."""
-        if self._onnx is not None:
-            return self._onnx.encode(texts, encode_kwargs.get("normalize_embeddings", False),
-                                     encode_kwargs.get("prompt")).tolist()
+    def _encode_batch(self, texts: list[str], encode_kwargs: dict[str, Any], padded: int) -> list[list[float]]:
+        """One batch, one forward pass, at the configured precision. float32 batches of at most
+        `small_batch_tokens` padded tokens go through ONNX Runtime's float32 graph: on CPU, torch
+        runs a one-sentence batch 2-5x slower (per-op overheads, unfused attention, GELU and layer
+        norms), with the same vectors to within float rounding."""
+        onnx = self._onnx
+        if onnx is None and padded <= self.small_batch_tokens:
+            onnx = self.small_batch_encoder()
+        if onnx is not None:
+            return onnx.encode(texts, encode_kwargs.get("normalize_embeddings", False),
+                               encode_kwargs.get("prompt")).tolist()
         if self.precision == "float32":
             return super()._embed(texts, encode_kwargs)
         import torch
@@ -202,6 +235,7 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
         choice.precision,
         cfg.batch_size,
         cfg.batch_tokens,
+        cfg.onnx_small_batch_tokens,
         cfg.normalize,
         choice.query_instruction,
         str(cfg.cache_folder) if cfg.cache_folder else None,
@@ -210,8 +244,8 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
 
 
 @lru_cache(maxsize=4)
-def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens: int, normalize: bool, instruction: str,
-          cache: str | None, onnx_cache: str | None):
+def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens: int, small_batch_tokens: int,
+          normalize: bool, instruction: str, cache: str | None, onnx_cache: str | None):
     encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
     query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
     try:
@@ -224,6 +258,7 @@ def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens
             precision=precision,
             onnx_cache=onnx_cache,
             batch_tokens=batch_tokens,
+            small_batch_tokens=small_batch_tokens,
         )
     except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
         raise EmbeddingModelError(

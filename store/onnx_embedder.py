@@ -1,11 +1,14 @@
-"""int8 ONNX Runtime inference for a sentence-transformers model (precision `onnx-int8`; what
-`auto` picks on a CPU with VNNI but no bf16 units, see docs/benchmarks/embedding.md).
+"""ONNX Runtime inference for a sentence-transformers model: the int8 graph (precision
+`onnx-int8`; what `auto` picks on a CPU with VNNI but no bf16 units) and the float32 graph that
+runs float32's small batches (the chat's queries, the citation checker's sentences), where ONNX
+Runtime's fused graph is 2-5x faster than torch on CPU for the same vectors
+(docs/benchmarks/embedding.md).
 
 The SentenceTransformer itself (transformer, pooling, its own normalisation) is exported with
 `torch.onnx.export`, so the graph pools exactly as the model folder says (mean for MiniLM, CLS
-for bge), then its weight matmuls are quantised to int8 with ONNX Runtime's dynamic quantisation.
-Both steps run once per model: the result is cached under a key of the model's weights and
-modules, written atomically under a file lock, so parallel first uses export it once.
+for bge); for int8 its weight matmuls are then quantised with ONNX Runtime's dynamic quantisation.
+Both run once per model: the result is cached under a key of the model's weights and modules,
+written atomically under a file lock, so parallel first uses export it once.
 
 Why not sentence-transformers' own `backend="onnx"`: it needs optimum, whose releases pin
 transformers below 5 (`pip install --dry-run optimum-onnx` would downgrade it).
@@ -42,19 +45,19 @@ def model_key(model) -> str:
     return digest.hexdigest()[:20]
 
 
-def int8_model_path(model, model_name: str, cache_dir: Path) -> Path:
-    """The cached int8 ONNX file of `model`, exported and quantised on first use."""
+def onnx_model_path(model, model_name: str, cache_dir: Path, precision: str = "int8") -> Path:
+    """The cached ONNX file of `model` (`precision` "int8" or "float32"), exported on first use."""
     from filelock import FileLock
 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name.rstrip("/").split("/")[-1])[:60] or "model"
     folder = cache_dir / f"{slug}-{model_key(model)}"
-    path = folder / "model-int8.onnx"
+    path = folder / f"model-{precision}.onnx"
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder / ".export.lock")):
         if not path.exists():
-            export_int8(model, path)
+            export_onnx(model, path, quantize=precision == "int8")
     return path
 
 
@@ -63,9 +66,8 @@ def _example_features(model) -> dict[str, Any]:
     return model.preprocess(["an example", "a longer example sentence, padded against the first one"])
 
 
-def export_int8(model, path: Path) -> None:
+def export_onnx(model, path: Path, quantize: bool) -> None:
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     features = _example_features(model)
     names = [k for k, v in features.items() if isinstance(v, torch.Tensor)]
@@ -88,6 +90,11 @@ def export_int8(model, path: Path) -> None:
                 dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "sentence_embedding": {0: "batch"}},
                 opset_version=17, dynamo=False,  # the dynamo exporter needs onnxscript
             )
+        if not quantize:
+            os.replace(fp32, path)
+            return
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
         # Weights only (activations are quantised per batch at run time), per output channel and
         # unsigned: signed int8 weights saturate AVX2's u8*s8 multiply-add and cost accuracy.
         quantize_dynamic(fp32, int8, weight_type=QuantType.QUInt8, per_channel=True, op_types_to_quantize=["MatMul"],
@@ -96,7 +103,7 @@ def export_int8(model, path: Path) -> None:
 
 
 class OnnxEncoder:
-    """Runs the cached int8 graph; tokenisation stays the SentenceTransformer's own."""
+    """Runs a cached graph; tokenisation stays the SentenceTransformer's own."""
 
     def __init__(self, model, path: Path, threads: int):
         import onnxruntime as ort

@@ -114,3 +114,42 @@ def test_the_cache_key_follows_the_weights(both):
 def test_int8_on_a_gpu_is_refused_with_the_fix():
     with pytest.raises(EmbeddingModelError, match="CPU only.*OPENCITE_EMBEDDING__DEVICE=cpu"):
         resolve_embedder(EmbeddingSettings(device="cuda", precision="onnx-int8"))
+
+
+def test_float32_small_batches_run_through_the_onnx_graph_with_torchs_vectors(minilm_path, tmp_path):
+    # The chat's questions and the checker's sentences are batches of a few texts: ONNX Runtime's
+    # float32 graph runs them; the vectors are torch's up to float32 rounding (different kernels
+    # sum in a different order), far below a cosine of 1e-6.
+    small = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                              onnx_cache=tmp_path))
+    torch_only = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                   onnx_small_batch_tokens=0))
+    docs, reference = np.array(small.embed_documents(DOCS)), np.array(torch_only.embed_documents(DOCS))
+    assert small.small_batch_encoder() is not None and torch_only.small_batch_encoder() is None
+    assert list(tmp_path.glob("*/model-float32.onnx"))  # the graph was exported and cached
+    assert (docs * reference).sum(axis=1).min() > 1 - 1e-6
+    queries = np.array([small.embed_query(q) for q in QUERIES])
+    assert (queries * np.array([torch_only.embed_query(q) for q in QUERIES])).sum(axis=1).min() > 1 - 1e-6
+
+
+def test_batches_above_the_small_batch_size_stay_on_torch(minilm_path, tmp_path):
+    embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                 onnx_small_batch_tokens=4, onnx_cache=tmp_path))
+    assert len(embedder.embed_documents(DOCS[:2])) == 2  # every batch is longer than 4 tokens
+    assert not list(tmp_path.iterdir())  # so nothing was exported
+
+
+def test_a_small_batch_graph_that_cannot_be_built_leaves_torch_with_one_warning(minilm_path, tmp_path, caplog):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the export cache would go")
+    embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                 onnx_cache=blocked))
+    reference = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                  onnx_small_batch_tokens=0))
+    with caplog.at_level("WARNING"):
+        first, second = embedder.embed_query(QUERIES[0]), embedder.embed_query(QUERIES[1])
+    assert embedder.small_batch_encoder() is None
+    warnings = [r.getMessage() for r in caplog.records if "ONNX_SMALL_BATCH_TOKENS=0" in r.getMessage()]
+    assert len(warnings) == 1 and "stay on torch" in warnings[0]
+    np.testing.assert_allclose(first, reference.embed_query(QUERIES[0]), atol=1e-6)
+    assert len(second) == 384

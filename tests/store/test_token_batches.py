@@ -55,7 +55,7 @@ def test_the_embedder_batches_by_tokens_and_puts_vectors_back_in_order(minilm, m
     seen: list[list[str]] = []
     original = type(minilm)._encode_batch
     monkeypatch.setattr(type(minilm), "_encode_batch",
-                        lambda self, texts, kwargs: seen.append(list(texts)) or original(self, texts, kwargs))
+                        lambda self, texts, kwargs, padded: seen.append(list(texts)) or original(self, texts, kwargs, padded))
     together = np.array(minilm.embed_documents(TEXTS))
     # Within the 200-token budget: the 6x sentence (~70 tokens) can't share with two of its kind.
     assert sorted(t for batch in seen for t in batch) == sorted(TEXTS)
