@@ -42,11 +42,13 @@ class EmbeddingSettings(BaseModel):
     # ONNX, weights quantised to int8, run by ONNX Runtime: 1.6x float32 with VNNI, SciFact nDCG@10
     # within 0.5); float32 everywhere else (without VNNI int8 measured no faster than float32).
     precision: Literal["auto", "float32", "bfloat16", "onnx-int8"] = "auto"
-    # float32 batches of at most this many padded tokens (a question, the sentences the citation
-    # checker scores) run through ONNX Runtime's float32 graph of the same model, exported once
-    # and cached: on CPU 2-5x faster than torch for a few sentences, at cosine 1.000000 to its
-    # vectors (docs/benchmarks/embedding.md). Bigger batches (ingest) stay on torch. 0: never.
-    onnx_small_batch_tokens: int = Field(2048, ge=0)
+    # float32 on CPU through ONNX Runtime's float32 export of the same model (exported once, cached;
+    # vectors at cosine 1.000000 to torch's; docs/benchmarks/embedding.md). "auto": every batch
+    # where ONNX Runtime's BERT fusions apply (BERT-family models such as MiniLM and bge: 1.18x torch
+    # at ingest's batches, 1.3-5x on small ones, on an AVX2 CPU), else batches of at most 2,048
+    # padded tokens (the question, the sentences the citation checker scores). "small": those small
+    # batches only. "off": torch alone.
+    onnx_float32: Literal["auto", "small", "off"] = "auto"
     # Where the ONNX exports of a model are cached; None: $XDG_CACHE_HOME/opencite/onnx.
     onnx_cache: Path | None = None
 

@@ -21,6 +21,10 @@ from opencite.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 
+# Up to this many padded tokens a float32 batch runs faster through ONNX Runtime's graph even
+# unfused (1.30x at 2,096 tokens, 0.96x at 6,240 on an AVX2 CPU; docs/benchmarks/embedding.md).
+SMALL_BATCH_TOKENS = 2048
+
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
 
@@ -133,7 +137,7 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
     # Texts per batch are bounded by padded tokens (see `token_budget_batches`), not by count;
     # encode_kwargs["batch_size"] only caps the count. The default is the settings' one.
     batch_tokens: int = EmbeddingSettings.model_fields["batch_tokens"].default
-    small_batch_tokens: int = EmbeddingSettings.model_fields["onnx_small_batch_tokens"].default
+    onnx_float32: str = EmbeddingSettings.model_fields["onnx_float32"].default
     _onnx: OnnxEncoder | None = PrivateAttr(default=None)
     _small: OnnxEncoder | None = PrivateAttr(default=None)
     _small_state: str = PrivateAttr(default="unloaded")  # unloaded | ready | unavailable
@@ -151,10 +155,10 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
         path = onnx_model_path(self._client, self.model_name, cache, precision)
         return OnnxEncoder(self._client, path, threads=torch.get_num_threads())
 
-    def small_batch_encoder(self) -> OnnxEncoder | None:
-        """The float32 ONNX graph that runs float32's small batches on CPU (exported and loaded on
-        the first small batch), or None where it does not apply or could not be built."""
-        if self.precision != "float32" or self.small_batch_tokens <= 0 or str(self._client.device) != "cpu":
+    def float32_onnx_encoder(self) -> OnnxEncoder | None:
+        """The float32 ONNX graph that runs float32 batches on CPU (exported and loaded on first
+        use), or None where it does not apply or could not be built."""
+        if self.precision != "float32" or self.onnx_float32 == "off" or str(self._client.device) != "cpu":
             return None
         with self._small_lock:
             if self._small_state == "unloaded":
@@ -163,7 +167,7 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
                 except Exception as exc:  # torch.onnx / ONNX Runtime raise many kinds
                     self._small_state = "unavailable"
                     log.warning("Small embedding batches stay on torch: the model %r could not be exported to or "
-                                "run by ONNX Runtime (%s). Set OPENCITE_EMBEDDING__ONNX_SMALL_BATCH_TOKENS=0 "
+                                "run by ONNX Runtime (%s). Set OPENCITE_EMBEDDING__ONNX_FLOAT32=off "
                                 "to skip trying.", self.model_name, exc)
         return self._small
 
@@ -207,13 +211,15 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
         return out  # type: ignore[return-value]
 
     def _encode_batch(self, texts: list[str], encode_kwargs: dict[str, Any], padded: int) -> list[list[float]]:
-        """One batch, one forward pass, at the configured precision. float32 batches of at most
-        `small_batch_tokens` padded tokens go through ONNX Runtime's float32 graph: on CPU, torch
-        runs a one-sentence batch 2-5x slower (per-op overheads, unfused attention, GELU and layer
-        norms), with the same vectors to within float rounding."""
+        """One batch, one forward pass, at the configured precision. float32 on CPU goes through
+        ONNX Runtime's float32 graph (`onnx_float32`): for every batch where the graph is fused,
+        else for batches up to SMALL_BATCH_TOKENS padded tokens, where torch runs 2-5x slower
+        (per-op overheads of an unfused graph); the vectors are the same to within float rounding."""
         onnx = self._onnx
-        if onnx is None and padded <= self.small_batch_tokens:
-            onnx = self.small_batch_encoder()
+        if onnx is None and (padded <= SMALL_BATCH_TOKENS or self.onnx_float32 == "auto"):
+            onnx = self.float32_onnx_encoder()
+            if onnx is not None and padded > SMALL_BATCH_TOKENS and not (onnx.fused and self.onnx_float32 == "auto"):
+                onnx = None
         if onnx is not None:
             return onnx.encode(texts, encode_kwargs.get("normalize_embeddings", False),
                                encode_kwargs.get("prompt")).tolist()
@@ -235,7 +241,7 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
         choice.precision,
         cfg.batch_size,
         cfg.batch_tokens,
-        cfg.onnx_small_batch_tokens,
+        cfg.onnx_float32,
         cfg.normalize,
         choice.query_instruction,
         str(cfg.cache_folder) if cfg.cache_folder else None,
@@ -244,7 +250,7 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
 
 
 @lru_cache(maxsize=4)
-def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens: int, small_batch_tokens: int,
+def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens: int, onnx_float32: str,
           normalize: bool, instruction: str, cache: str | None, onnx_cache: str | None):
     encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
     query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
@@ -258,7 +264,7 @@ def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens
             precision=precision,
             onnx_cache=onnx_cache,
             batch_tokens=batch_tokens,
-            small_batch_tokens=small_batch_tokens,
+            onnx_float32=onnx_float32,
         )
     except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
         raise EmbeddingModelError(

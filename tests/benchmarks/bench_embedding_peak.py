@@ -5,8 +5,9 @@
    token counts, best of several rounds, with --threads threads (2 by default). bf16 GEMM at the
    same shapes is printed beside it for context.
 2. Every precision path this CPU offers, through the project's own embedder
-   (`load_embeddings(...).embed_documents`, token-budget batches): float32, bf16 autocast (when the
-   CPU has AVX512-BF16 or AMX), int8 ONNX (`onnx-int8`; VNNI or not is printed). Each embeds the
+   (`load_embeddings(...).embed_documents`, token-budget batches): float32 on torch alone, float32
+   with every batch through the ONNX Runtime graph the small batches use (`onnx-float32`), bf16
+   autocast (when the CPU has AVX512-BF16 or AMX), int8 ONNX (`onnx-int8`; VNNI or not is printed). Each embeds the
    same fixed corpus: the shared blog's posts (../shared/corpus/hf-blog, rendered by serve_blog.py,
    extracted and chunked exactly as `opencite ingest` does), the first --chunks chunks.
    --model bge-small-shapes times the CPU default model's shapes instead (bge-small-en-v1.5: the
@@ -187,7 +188,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tokens", default="256,1024,2048,4096,8192", help="token counts for the GEMM peak")
     parser.add_argument("--budgets", default="", help="also time float32 at these batch_tokens budgets")
-    parser.add_argument("--paths", default="float32,bfloat16,onnx-int8")
+    parser.add_argument("--paths", default="float32,onnx-float32,bfloat16,onnx-int8",
+                        help="onnx-float32: the ONNX Runtime float32 graph (every batch when fused)")
     parser.add_argument("--model", choices=["minilm", "bge-small-shapes"], default="minilm",
                         help="MiniLM (6 layers, real weights) or bge-small-en-v1.5's shapes (12 layers, random weights)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of every path (best and median reported)")
@@ -228,7 +230,8 @@ def main() -> None:
              if peak16 else ""), flush=True)
 
     # 2. corpus
-    base = EmbeddingSettings(model=model, device="cpu", precision="float32")
+    # The reference is torch alone: the small-batch ONNX graph is off (its own path below).
+    base = EmbeddingSettings(model=model, device="cpu", precision="float32", onnx_float32="off")
     ref = load_embeddings(base)
     layers = ref._client[0].auto_model.config.num_hidden_layers
     print(f"model: {args.model} ({model}), {layers} layers", flush=True)
@@ -249,9 +252,14 @@ def main() -> None:
             print("  bfloat16: skipped (no native bf16 units: emulated bf16 is slower than float32)")
             continue
         start = time.perf_counter()
-        emb = load_embeddings(base.model_copy(update={"precision": precision}))
-        label = {"bfloat16": "bf16 autocast (torch)", "onnx-int8": f"int8 ONNX Runtime (VNNI: {'yes' if vnni else 'no'})"}[precision]
-        print(f"  {precision}: loaded in {time.perf_counter() - start:.1f} s (the int8 export included on first use)", flush=True)
+        if precision == "onnx-float32":
+            emb = load_embeddings(base.model_copy(update={"onnx_float32": "auto"}))
+            emb.float32_onnx_encoder()  # exported (and fused where it can be) now, not in a timed round
+        else:
+            emb = load_embeddings(base.model_copy(update={"precision": precision}))
+        label = {"bfloat16": "bf16 autocast (torch)", "onnx-int8": f"int8 ONNX Runtime (VNNI: {'yes' if vnni else 'no'})",
+                 "onnx-float32": "float32 ONNX Runtime (fused graph)"}[precision]
+        print(f"  {precision}: loaded in {time.perf_counter() - start:.1f} s (an ONNX export included on first use)", flush=True)
         paths.append((f"{label}, token batches", emb.embed_documents))
     for _, fn in paths:
         fn(texts[:16])  # warm-up

