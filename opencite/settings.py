@@ -45,7 +45,7 @@ class EmbeddingSettings(BaseModel):
     # float32 on CPU through ONNX Runtime's float32 export of the same model (exported once, cached;
     # vectors at cosine 1.000000 to torch's; docs/benchmarks/embedding.md). "auto": every batch
     # where ONNX Runtime's BERT fusions apply (BERT-family models such as MiniLM and bge: 1.18x torch
-    # at ingest's batches, 1.3-5x on small ones, on an AVX2 CPU), else batches of at most 2,048
+    # at ingest's batches, 1.5-2.5x on a few sentences, on an AVX2 CPU), else batches of at most 2,048
     # padded tokens (the question, the sentences the citation checker scores). "small": those small
     # batches only. "off": torch alone.
     onnx_float32: Literal["auto", "small", "off"] = "auto"

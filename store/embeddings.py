@@ -139,9 +139,9 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
     batch_tokens: int = EmbeddingSettings.model_fields["batch_tokens"].default
     onnx_float32: str = EmbeddingSettings.model_fields["onnx_float32"].default
     _onnx: OnnxEncoder | None = PrivateAttr(default=None)
-    _small: OnnxEncoder | None = PrivateAttr(default=None)
-    _small_state: str = PrivateAttr(default="unloaded")  # unloaded | ready | unavailable
-    _small_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _f32: OnnxEncoder | None = PrivateAttr(default=None)
+    _f32_state: str = PrivateAttr(default="unloaded")  # unloaded | ready | unavailable
+    _f32_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)  # loads the SentenceTransformer into _client
@@ -160,16 +160,24 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
         use), or None where it does not apply or could not be built."""
         if self.precision != "float32" or self.onnx_float32 == "off" or str(self._client.device) != "cpu":
             return None
-        with self._small_lock:
-            if self._small_state == "unloaded":
+        with self._f32_lock:
+            if self._f32_state == "unloaded":
                 try:
-                    self._small, self._small_state = self._onnx_encoder("float32"), "ready"
+                    self._f32, self._f32_state = self._onnx_encoder("float32"), "ready"
                 except Exception as exc:  # torch.onnx / ONNX Runtime raise many kinds
-                    self._small_state = "unavailable"
-                    log.warning("Small embedding batches stay on torch: the model %r could not be exported to or "
+                    self._f32_state = "unavailable"
+                    log.warning("float32 embedding batches stay on torch: the model %r could not be exported to or "
                                 "run by ONNX Runtime (%s). Set OPENCITE_EMBEDDING__ONNX_FLOAT32=off "
                                 "to skip trying.", self.model_name, exc)
-        return self._small
+        return self._f32
+
+    def _float32_graph_for(self, padded: int) -> OnnxEncoder | None:
+        """The float32 ONNX graph if it runs a batch of `padded` tokens: every batch when the graph
+        is fused and `onnx_float32` is auto, else batches up to SMALL_BATCH_TOKENS."""
+        if padded > SMALL_BATCH_TOKENS and self.onnx_float32 != "auto":
+            return None
+        encoder = self.float32_onnx_encoder()
+        return encoder if encoder is not None and (padded <= SMALL_BATCH_TOKENS or encoder.fused) else None
 
     def _embed(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
         # A blank text is only the special tokens: its mean-pooled vector comes from two positions,
@@ -215,11 +223,7 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
         ONNX Runtime's float32 graph (`onnx_float32`): for every batch where the graph is fused,
         else for batches up to SMALL_BATCH_TOKENS padded tokens, where torch runs 2-5x slower
         (per-op overheads of an unfused graph); the vectors are the same to within float rounding."""
-        onnx = self._onnx
-        if onnx is None and (padded <= SMALL_BATCH_TOKENS or self.onnx_float32 == "auto"):
-            onnx = self.float32_onnx_encoder()
-            if onnx is not None and padded > SMALL_BATCH_TOKENS and not (onnx.fused and self.onnx_float32 == "auto"):
-                onnx = None
+        onnx = self._onnx or self._float32_graph_for(padded)
         if onnx is not None:
             return onnx.encode(texts, encode_kwargs.get("normalize_embeddings", False),
                                encode_kwargs.get("prompt")).tolist()

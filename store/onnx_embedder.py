@@ -1,8 +1,8 @@
 """ONNX Runtime inference for a sentence-transformers model: the int8 graph (precision
 `onnx-int8`; what `auto` picks on a CPU with VNNI but no bf16 units) and the float32 graph that
-runs float32's small batches (the chat's queries, the citation checker's sentences), where ONNX
-Runtime's fused graph is 2-5x faster than torch on CPU for the same vectors
-(docs/benchmarks/embedding.md).
+runs float32 on CPU (`OPENCITE_EMBEDDING__ONNX_FLOAT32`): for BERT-family models fused by ONNX
+Runtime's optimizer, 1.16-1.31x torch at ingest's batches and 1.5-2.5x on a few sentences on an
+AVX2 CPU, for the same vectors (docs/benchmarks/embedding.md).
 
 The SentenceTransformer itself (transformer, pooling, its own normalisation) is exported with
 `torch.onnx.export`, so the graph pools exactly as the model folder says (mean for MiniLM, CLS
@@ -152,11 +152,8 @@ def _cosine_to_model(model, graph: Path) -> float:
     texts = ["A short one.", "", "Mixtral 8x7B routes each token to two of its eight experts per layer. " * 4,
              "Chroma stores embeddings and answers nearest-neighbour queries over them."]
     with torch.inference_mode():
-        reference = model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
-    encoder = OnnxEncoder(model, graph, threads=torch.get_num_threads())
-    out = encoder.encode(texts, normalize=False)
-    reference /= np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
-    out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        reference = model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    out = OnnxEncoder(model, graph, threads=torch.get_num_threads()).encode(texts, normalize=True)
     return float((reference * out).sum(axis=1).min())
 
 

@@ -158,7 +158,8 @@ def _source_haystack(snippet: str, title: str, heading_path: str, size: int) -> 
     """Where a source's names are looked for (its text, windows, title and headings). Cached, and
     the same string object each time, so the name matches cached by haystack hit without
     rehashing it: it was ~7 % of the time after the last token, rebuilt for every answer."""
-    return name_haystack(snippet, " ".join(w[2] for w in _source_windows(snippet, size)), title, heading_path)
+    windows = " ".join(text for _start, _end, text, _scored, _numbers in _source_windows(snippet, size))
+    return name_haystack(snippet, windows, title, heading_path)
 
 
 def _plain_row(row: str) -> str:

@@ -6,7 +6,7 @@
    same shapes is printed beside it for context.
 2. Every precision path this CPU offers, through the project's own embedder
    (`load_embeddings(...).embed_documents`, token-budget batches): float32 on torch alone, float32
-   with every batch through the ONNX Runtime graph the small batches use (`onnx-float32`), bf16
+   through ONNX Runtime's graph as `OPENCITE_EMBEDDING__ONNX_FLOAT32=auto` runs it (`onnx-float32`), bf16
    autocast (when the CPU has AVX512-BF16 or AMX), int8 ONNX (`onnx-int8`; VNNI or not is printed). Each embeds the
    same fixed corpus: the shared blog's posts (../shared/corpus/hf-blog, rendered by serve_blog.py,
    extracted and chunked exactly as `opencite ingest` does), the first --chunks chunks.
@@ -254,11 +254,13 @@ def main() -> None:
         start = time.perf_counter()
         if precision == "onnx-float32":
             emb = load_embeddings(base.model_copy(update={"onnx_float32": "auto"}))
-            emb.float32_onnx_encoder()  # exported (and fused where it can be) now, not in a timed round
+            graph = emb.float32_onnx_encoder()  # exported (and fused where it can be) now, not in a timed round
+            label = ("float32 ONNX Runtime (fused graph, every batch)" if graph is not None and graph.fused
+                     else "float32 ONNX Runtime (unfused graph, small batches)")
         else:
             emb = load_embeddings(base.model_copy(update={"precision": precision}))
-        label = {"bfloat16": "bf16 autocast (torch)", "onnx-int8": f"int8 ONNX Runtime (VNNI: {'yes' if vnni else 'no'})",
-                 "onnx-float32": "float32 ONNX Runtime (fused graph)"}[precision]
+            label = {"bfloat16": "bf16 autocast (torch)",
+                     "onnx-int8": f"int8 ONNX Runtime (VNNI: {'yes' if vnni else 'no'})"}[precision]
         print(f"  {precision}: loaded in {time.perf_counter() - start:.1f} s (an ONNX export included on first use)", flush=True)
         paths.append((f"{label}, token batches", emb.embed_documents))
     for _, fn in paths:

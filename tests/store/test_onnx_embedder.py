@@ -138,6 +138,7 @@ def test_small_mode_keeps_batches_above_the_small_size_on_torch(minilm_path, tmp
     embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
                                                  onnx_float32="small", onnx_cache=tmp_path, batch_tokens=100_000))
     long_texts = [DOCS[2]] * (SMALL_BATCH_TOKENS // 128 + 2)  # each ~130 tokens: one batch above the size
+    assert len(long_texts) * max(embedder.token_lengths(long_texts)) > SMALL_BATCH_TOKENS
     assert len(embedder.embed_documents(long_texts)) == len(long_texts)
     assert not list(tmp_path.iterdir())  # so nothing was exported
     embedder.embed_query(QUERIES[0])
