@@ -7,7 +7,7 @@ sentences of the dev set's reference answers (`data/eval/citations-dev-*.jsonl`)
 twos or fours for longer ones. Between two calls 64 MB are written, as the chain's other work
 (Chroma, BM25, Python) evicts the caches between two embeddings in real use; the two paths
 alternate which goes first. Both go through the project's embedder (`load_embeddings`), one with
-the small-batch graph off. Prints each shape's median time, the ratio and the cosine.
+ONNX Runtime off (`onnx_float32="off"`). Prints each shape's median time, the ratio and the cosine.
 
     python tests/benchmarks/bench_embedding_small_batches.py [--rounds 9] [--threads 2]
 """
