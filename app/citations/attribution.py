@@ -32,15 +32,16 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import combinations
 
 import numpy as np
 
 from opencite.app.answer import Source
-from opencite.app.citations.sentences import MARKER, Sentence, split_sentences
+from opencite.app.citations.sentences import Sentence, split_sentences
 from opencite.app.citations.facts import ClaimFacts, FactCheck, check, claim_facts, clause_facts, hard_names
-from opencite.app.citations.figures import figure_found, numbers_in
-from opencite.app.citations.names import name_found, name_haystack
+from opencite.app.citations.figures import numbers_in
+from opencite.app.citations.joint import best_joint_pair, joint_support
+from opencite.app.citations.names import name_haystack
+from opencite.app.citations.repair import rewrite
 from opencite.app.citations.support import EmbeddingLexicalScorer, Scorer, content_terms
 from opencite.app.citations.verdicts import Attribution, Evidence, SentenceAttribution, tally
 from opencite.settings import AttributionSettings
@@ -55,7 +56,6 @@ ABSTAIN = re.compile(
     r"|outside (?:the )?(?:scope|sources))\b",
     re.IGNORECASE,
 )
-_END_PUNCT = re.compile(r"\s*([.!?:;]+[\"')\]*_]*)\s*$")
 
 
 @dataclass
@@ -113,7 +113,7 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
         decided[i] = (sentences[i], outcome, list(markers), *rest)  # the kept list is never handed out
     results: list[tuple[Sentence, str, list[int], float, list[Evidence], str]] = [
         decided.get(i) or (s, "unsupported", list(s.markers), 0.0, [], "not_found") for i, s in enumerate(sentences)]
-    text, spans = _rewrite(answer, results, settings.mode)
+    text, spans = rewrite(answer, results, settings.mode)
     out = []
     for (sentence, outcome, markers, score, evidence, verdict), (start, end) in zip(results, spans):
         written = [n for n in sentence.markers if n in by_n]
@@ -236,10 +236,10 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
     cited = [n for n in sentence.markers if n in by_n]
     joint: list[int] = []
     if len(cited) > 1 and not supports & set(cited):
-        joint = _joint_support([n for n in cited if n in best], best, haystacks, clauses, settings.threshold)
+        joint = joint_support([n for n in cited if n in best], best, haystacks, clauses, settings.threshold)
     if not joint and checking and (not supports or all(best[n][3].absent for n in supports)):
         # None supports it, or each leaves some of its facts out: two that state them all together.
-        joint = _best_joint_pair(best, haystacks, clauses, settings.threshold)
+        joint = best_joint_pair(best, haystacks, clauses, settings.threshold)
         if joint:
             supports = set()
     supports |= set(joint)
@@ -291,62 +291,3 @@ def _contradiction(per_source, settings: AttributionSettings, checked):
         if full.contradicted:
             return n, w, full, score
     return None
-
-
-def _joint_support(parts: list[int], best, haystacks: dict[int, str], clauses: list[ClaimFacts],
-                   threshold: float) -> list[int]:
-    """A sentence joining facts of several sources (a comparison: "Mixtral supports 32k tokens;
-    Llama 3 8K"): each clause's figures must be in one source's best window and its names in that
-    source (a figure of the other clause is no contradiction). The sources (two or more) that support it
-    together this way, or none."""
-    if not parts or max(best[n][0] for n in parts) < threshold or not clauses:
-        return []
-    holders = set()
-    for facts in clauses:
-        held = [n for n in parts if all(figure_found(x, best[n][2].numbers) for x in facts.figures)
-                and all(name_found(x, haystacks[n]) for x in facts.names if not x.soft)]
-        if not held:
-            return []
-        holders.add(max(held, key=lambda n: best[n][0]))
-    joint = [n for n in parts if n in holders and best[n][0] >= threshold / 2]
-    return joint if len(joint) > 1 else []
-
-
-def _best_joint_pair(best, haystacks: dict[int, str], clauses: list[ClaimFacts], threshold: float) -> list[int]:
-    """The best-scoring two sources that support the sentence together, when no one does alone."""
-    pairs = sorted(combinations(sorted(best), 2), key=lambda p: -(best[p[0]][0] + best[p[1]][0]))
-    for pair in pairs:
-        joint = _joint_support(list(pair), best, haystacks, clauses, threshold)
-        if joint:
-            return joint
-    return []
-
-
-def _rewrite(answer: str, results, mode: str) -> tuple[str, list[tuple[int, int]]]:
-    """The answer with each checked sentence's markers as decided (mode `repair`), and each
-    sentence's span in that text."""
-    pieces, spans, pos, length = [], [], 0, 0
-    for sentence, outcome, markers, *_ in results:
-        pieces.append(answer[pos:sentence.start])
-        length += sentence.start - pos
-        new = sentence.text
-        if mode == "repair" and list(markers) != [n for n in sentence.markers]:
-            new = _with_markers(sentence.text, markers)
-        spans.append((length, length + len(new)))
-        pieces.append(new)
-        length += len(new)
-        pos = sentence.end
-    pieces.append(answer[pos:])
-    return "".join(pieces), spans
-
-
-def _with_markers(text: str, markers: list[int]) -> str:
-    bare = re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", text)).rstrip()
-    bare = re.sub(r"[ \t]{2,}", " ", bare)
-    if not markers:
-        return bare
-    tag = "".join(f"[{n}]" for n in markers)
-    end = _END_PUNCT.search(bare)
-    if end and end.start() > 0:
-        return f"{bare[:end.start()]} {tag}{bare[end.start():]}"
-    return f"{bare} {tag}"

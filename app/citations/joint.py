@@ -1,0 +1,41 @@
+"""Joint support: a sentence no source states alone (a comparison of two pages, "Mixtral
+supports 32k tokens; Llama 3 8K") supported by two or more sources together, each holding the
+facts of one of its clauses. `best` maps a source number to its best window as attribution
+decided it: (support, supports alone, window, its fact check)."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+from opencite.app.citations.facts import ClaimFacts
+from opencite.app.citations.figures import figure_found
+from opencite.app.citations.names import name_found
+
+
+def joint_support(parts: list[int], best, haystacks: dict[int, str], clauses: list[ClaimFacts],
+                   threshold: float) -> list[int]:
+    """A sentence joining facts of several sources (a comparison: "Mixtral supports 32k tokens;
+    Llama 3 8K"): each clause's figures must be in one source's best window and its names in that
+    source (a figure of the other clause is no contradiction). The sources (two or more) that support it
+    together this way, or none."""
+    if not parts or max(best[n][0] for n in parts) < threshold or not clauses:
+        return []
+    holders = set()
+    for facts in clauses:
+        held = [n for n in parts if all(figure_found(x, best[n][2].numbers) for x in facts.figures)
+                and all(name_found(x, haystacks[n]) for x in facts.names if not x.soft)]
+        if not held:
+            return []
+        holders.add(max(held, key=lambda n: best[n][0]))
+    joint = [n for n in parts if n in holders and best[n][0] >= threshold / 2]
+    return joint if len(joint) > 1 else []
+
+
+def best_joint_pair(best, haystacks: dict[int, str], clauses: list[ClaimFacts], threshold: float) -> list[int]:
+    """The best-scoring two sources that support the sentence together, when no one does alone."""
+    pairs = sorted(combinations(sorted(best), 2), key=lambda p: -(best[p[0]][0] + best[p[1]][0]))
+    for pair in pairs:
+        joint = joint_support(list(pair), best, haystacks, clauses, threshold)
+        if joint:
+            return joint
+    return []
