@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,12 @@ def export_onnx(model, path: Path, quantize: bool) -> None:
         try:
             if fusable:
                 transformer.set_attn_implementation("eager")
-            with torch.no_grad():
+            # Not the user's concern: the shape checks the tracer freezes hold for every input the
+            # embedder gives (a tokenizer's mask has its ids' length), and the index warning is
+            # about negative indices, which this graph never takes.
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.filterwarnings("ignore", message="Exporting aten::index operator", category=UserWarning)
                 torch.onnx.export(
                     SentenceEmbedding(model).eval(), tuple(features[n] for n in names), str(fp32),
                     input_names=names, output_names=["sentence_embedding"],
