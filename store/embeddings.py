@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 # Up to this many padded tokens a float32 batch runs faster through ONNX Runtime's graph even
 # unfused (1.30x at 2,096 tokens, 0.96x at 6,240 on an AVX2 CPU; docs/benchmarks/embedding.md).
 SMALL_BATCH_TOKENS = 2048
+# A text under half a batch's longest starts a new batch once that longest is this long: each text
+# after the cut then saves at least half of it in padding, more than a forward pass's fixed cost
+# (~5-10 ms, the time of 20-40 tokens, on 2 cores). Where it shows: a few sentences embedded with
+# one long passage after the last token (a lookup), 4 texts padded to 632 tokens for ~250 real.
+SPLIT_FROM_TOKENS = 64
 
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
@@ -79,15 +84,18 @@ def token_budget_batches(lengths: Sequence[int], budget: int, max_count: int | N
 
     A batch is padded to its longest text, so its cost is its first (longest) length times its
     count; a batch is closed as soon as one more text would take that past `budget` (or past
-    `max_count` texts). Short texts so go in big batches and long ones in small batches, and since
-    each batch holds neighbours in length, little of it is padding. A text longer than the budget
-    on its own is a batch of one. Every index appears exactly once; ties keep input order."""
+    `max_count` texts), or when the next text is under half its longest one (and that one is at
+    least SPLIT_FROM_TOKENS long), so at most half of a batch is padding. Short texts so go in big
+    batches and long ones in small batches. A text longer than the budget on its own is a batch
+    of one. Every index appears exactly once; ties keep input order."""
     budget = max(int(budget), 1)
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     batch: list[int] = []
     for i in order:
-        if batch and ((len(batch) + 1) * max(lengths[batch[0]], 1) > budget
+        longest = lengths[batch[0]] if batch else 0
+        if batch and ((len(batch) + 1) * max(longest, 1) > budget
+                      or (longest >= SPLIT_FROM_TOKENS and 2 * lengths[i] < longest)
                       or (max_count is not None and len(batch) >= max_count)):
             batches.append(batch)
             batch = []

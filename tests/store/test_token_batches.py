@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from opencite.store.embeddings import load_embeddings, token_budget_batches
+from opencite.store.embeddings import SPLIT_FROM_TOKENS, load_embeddings, token_budget_batches
 from opencite.settings import EmbeddingSettings
 
 
@@ -18,9 +18,13 @@ def check(lengths: list[int], budget: int, max_count: int | None = None) -> list
         padded = len(batch) * max(lengths[i] for i in batch)
         assert padded <= budget or len(batch) == 1  # only an over-long text alone goes past it
         assert max_count is None or len(batch) <= max_count
-    # Greedy: a batch was closed only because its next text would not fit.
-    for batch in batches[:-1]:
-        assert (len(batch) + 1) * lengths[batch[0]] > budget or len(batch) == max_count
+    # Greedy: a batch was closed only because its next text would not fit, or would be mostly padding.
+    for batch, following in zip(batches, batches[1:]):
+        longest, following_length = lengths[batch[0]], lengths[following[0]]
+        assert ((len(batch) + 1) * longest > budget or len(batch) == max_count
+                or (longest >= SPLIT_FROM_TOKENS and 2 * following_length < longest))
+        if longest >= SPLIT_FROM_TOKENS:  # at most half of such a batch is padding
+            assert 2 * min(lengths[i] for i in batch) >= longest
     return batches
 
 
@@ -38,6 +42,12 @@ def test_short_texts_share_big_batches_and_an_over_long_text_goes_alone():
     assert batches[1] == [5, 6]  # 2 x 100 fits, 3 x 100 does not
     assert batches[2] == [1, 2, 3, 4, 7]  # five short ones in one batch
     assert token_budget_batches([], 256) == []
+
+
+def test_a_long_passage_does_not_pad_the_short_sentences_beside_it():
+    # After the last token: the last sentence and a found passage's sentences, one of them long.
+    assert check([30, 158, 20, 20], 4096) == [[1], [0, 2, 3]]  # 158 + 3 x 30 tokens, not 4 x 158
+    assert check([40, 12, 9], 4096) == [[0, 1, 2]]  # all short: one pass is cheaper than two
 
 
 @pytest.fixture(scope="module")
