@@ -39,6 +39,7 @@ from opencite.app.answer import Source
 from opencite.app.citations.sentences import Sentence, split_sentences
 from opencite.app.citations.facts import ClaimFacts, FactCheck, check, claim_facts, clause_facts, hard_names
 from opencite.app.citations.figures import numbers_in
+from opencite.app.citations.contradiction import NEGATION_MARKS, answer_pages, contradiction
 from opencite.app.citations.joint import best_joint_pair, joint_support
 from opencite.app.citations.names import name_haystack
 from opencite.app.citations.repair import rewrite
@@ -84,12 +85,15 @@ def default_scorer(settings: AttributionSettings, embeddings=None, llm=None) -> 
 
 
 def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: AttributionSettings,
-              only: Collection[int] | None = None, memo: dict | None = None) -> Attribution:
+              only: Collection[int] | None = None, memo: dict | None = None,
+              pages: Collection[str] = ()) -> Attribution:
     """Every checkable sentence scored against the sources' windows and decided. `only` (indices
     among the checked sentences) decides just those and passes the others through as written,
-    not found: the lookup's second pass, which keeps the first pass's result for the others.
-    `memo` keeps each decision by its exact inputs (the sentence as written, the sources), for
-    one scorer and settings: a decision taken while the LLM was still writing is not taken again."""
+    not found: the lookup's second pass, which keeps the first pass's result for the others, and
+    `pages` the URLs those others are supported by (the answer's pages, see `_answer_pages`).
+    `memo` keeps each decision by its exact inputs (the sentence as written, the sources, the
+    answer's other pages), and each sentence's scores, for one scorer and settings: a decision
+    taken while the LLM was still writing is not taken again."""
     t0 = time.perf_counter()
     by_n = {s.n: s for s in sources}
     sentences = [s for s in split_sentences(answer) if _checkable(s, settings)]
@@ -98,18 +102,34 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
     memo = {} if memo is None else memo
     given = tuple((s.n, s.snippet, s.title, s.heading_path) for s in sources)
     todo = list(range(len(sentences))) if only is None else sorted(set(only) & set(range(len(sentences))))
-    fresh = [i for i in todo if (sentences[i].text, given) not in memo]
-    if fresh:
+    keys = {i: (sentences[i].text, given, frozenset()) for i in todo}
+
+    def decide() -> None:
+        fresh = [i for i in todo if keys[i] not in memo]
+        if not fresh:
+            return
         windows = _windows(sources, settings.window_sentences)
         haystacks = {src.n: _source_haystack(src.snippet, src.title, src.heading_path, settings.window_sentences)
                      for src in sources}
-        raw = scorer.score([sentences[i].claim for i in fresh], [w.parts for w in windows]) if windows \
-            else np.zeros((len(fresh), 0))
-        for j, i in enumerate(fresh):
-            memo[(sentences[i].text, given)] = _decide(sentences[i], raw[j], windows, haystacks, by_n, settings)[1:]
+        # A sentence is scored once per sources (kept under the key's third part None); deciding it
+        # again against the answer's pages reuses the scores.
+        unscored = [i for i in fresh if (sentences[i].text, given, None) not in memo]
+        raw = scorer.score([sentences[i].claim for i in unscored], [w.parts for w in windows]) if windows \
+            else np.zeros((len(unscored), 0))
+        memo.update({(sentences[i].text, given, None): raw[j] for j, i in enumerate(unscored)})
+        for i in fresh:
+            memo[keys[i]] = _decide(sentences[i], memo[(sentences[i].text, given, None)], windows, haystacks,
+                                    by_n, settings, keys[i][2])[1:]
+
+    decide()
+    if settings.check_numbers_and_names:
+        # Sentences supported off the pages the rest of the answer stands on: decided again against them.
+        others = answer_pages({i: memo[keys[i]] for i in todo}, by_n, pages)
+        keys.update({i: (sentences[i].text, given, pages_) for i, pages_ in others.items()})
+        decide()
     decided = {}
     for i in todo:
-        outcome, markers, *rest = memo[(sentences[i].text, given)]
+        outcome, markers, *rest = memo[keys[i]]
         decided[i] = (sentences[i], outcome, list(markers), *rest)  # the kept list is never handed out
     results: list[tuple[Sentence, str, list[int], float, list[Evidence], str]] = [
         decided.get(i) or (s, "unsupported", list(s.markers), 0.0, [], "not_found") for i, s in enumerate(sentences)]
@@ -177,7 +197,7 @@ def warm(sources: list[Source], scorer: Scorer, settings: AttributionSettings, w
 
 
 def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystacks: dict[int, str],
-            by_n: dict[int, Source], settings: AttributionSettings):
+            by_n: dict[int, Source], settings: AttributionSettings, answer_pages: frozenset = frozenset()):
     claim = sentence.claim
     checking = settings.check_numbers_and_names
     facts = claim_facts(claim) if checking else ClaimFacts()
@@ -245,7 +265,13 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
     supports |= set(joint)
     conflict: tuple[int, _Window, FactCheck, float] | None = None
     if not supports and checking:
-        conflict = _contradiction(per_source, settings, checked)
+        conflict = contradiction(per_source, settings, checked)
+    elif answer_pages and not any(by_n[n].url in answer_pages for n in supports):
+        # Supported only off the answer's pages: a figure or name one of them states differently
+        # in its place contradicts it (negation alone, weaker evidence, does not).
+        rival = contradiction({n: e for n, e in per_source.items() if by_n[n].url in answer_pages}, settings, checked)
+        if rival is not None and any(claimed not in NEGATION_MARKS for claimed, _ in rival[2].contradicted):
+            supports, joint, conflict = set(), [], rival
     top = max(best, key=lambda n: (n in supports, best[n][0]), default=None)
     if supports & set(cited):
         outcome, verdict = "supported", "supported"
@@ -277,17 +303,3 @@ def _capitalised_inside(word: str, src: Source) -> bool:
     """The source writes the word capitalised where no sentence starts (or in its title)."""
     return re.search(rf"\b{re.escape(word)}\b", src.title) is not None or re.search(
         rf"[^\s.!?:#>*|-][ \t]+{re.escape(word)}\b", src.snippet) is not None
-
-
-def _contradiction(per_source, settings: AttributionSettings, checked):
-    """A sentence no source supports is contradicted when one of the windows most like it (the
-    top few by support, at least near the threshold) states a different figure or name where the
-    sentence states its own, or negates it: (source number, (window, its check)), or None."""
-    floor = settings.threshold - settings.contradiction_margin
-    ranked = sorted(((score, n, w, fc) for n, entries in per_source.items() for _, score, w, fc in entries
-                     if score >= floor), key=lambda e: -e[0])[:3]
-    for score, n, w, fc in ranked:
-        full = fc if fc.contradicted else checked(w, True)
-        if full.contradicted:
-            return n, w, full, score
-    return None

@@ -61,7 +61,11 @@ def check_answer(text: str, sources: list[Source], scorer: Scorer, settings: Set
         extra = lookup.find(index, settings, [lookup.claim_of(result.sentences[i]) for i in redo], sources, limit,
                             kept, groundwork.ranked, groundwork.documents)
         if extra:
-            again = attribution.attribute(text, sources + extra, scorer, cfg, only=redo, memo=groundwork.decisions)
+            by_n = {s.n: s for s in sources}
+            pages = {by_n[n].url for i, s in enumerate(result.sentences) if i not in redo and s.verdict == "supported"
+                     for n in s.markers if n in by_n}
+            again = attribution.attribute(text, sources + extra, scorer, cfg, only=redo, memo=groundwork.decisions,
+                                          pages=pages)
             result = lookup.merge(text, result, again, redo)
             sources += lookup.referenced(extra, result)
     except Exception:  # the lookup adds support; it never costs the answer

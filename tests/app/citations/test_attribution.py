@@ -67,15 +67,19 @@ def test_a_kept_decision_is_reused_only_for_the_same_sentence_and_sources(scorer
     not decided again; another source text, or another sentence, is."""
     settings = AttributionSettings(mode="repair")
     memo: dict = {}
+
+    def decisions():  # keys (sentence, sources, the answer's other pages); None there: the scores
+        return [key for key in memo if key[2] is not None]
+
     first = attribute("The Eiffel Tower was completed in 1889 [1].", SOURCES, scorer, settings, memo=memo)
-    assert len(memo) == 1 and first.sentences[0].outcome == "supported"
+    assert len(decisions()) == 1 and first.sentences[0].outcome == "supported"
     again = attribute("Paris is the capital of France [1]. The Eiffel Tower was completed in 1889 [1].",
                       SOURCES, scorer, settings, memo=memo)
-    assert len(memo) == 2 and [s.outcome for s in again.sentences] == ["supported", "supported"]
+    assert len(decisions()) == 2 and [s.outcome for s in again.sentences] == ["supported", "supported"]
     assert again.sentences[1].start > 0  # a kept decision takes the sentence's place in this answer
     altered = [Source(1, "Paris facts", SOURCES[0].url, "The Eiffel Tower was completed in 1887.", 0.9)]
     changed = attribute("The Eiffel Tower was completed in 1889 [1].", altered, scorer, settings, memo=memo)
-    assert len(memo) == 3 and changed.sentences[0].verdict == "contradicted"
+    assert len(decisions()) == 3 and changed.sentences[0].verdict == "contradicted"
     assert changed.sentences[0].markers == [] and again.sentences[1].markers == [1]
 
 
@@ -244,3 +248,25 @@ def test_a_model_version_is_checked_with_its_name(scorer):
     assert ok.sentences[0].outcome == "supported"
     wrong = attribute("Llama 2 was trained on over 15 trillion tokens [2].", MODELS, scorer, AttributionSettings())
     assert wrong.sentences[0].outcome == "unsupported"
+
+
+def test_a_figure_held_only_off_the_answers_pages_is_contradicted_by_them(scorer):
+    # The answer stands on the Llama 2 page; its altered sentence ("8K") is held by a passage of
+    # another page that happens to mention 8K tokens, while the Llama 2 page says 4K in its place.
+    llama = Source(1, "Llama 2 is here", "https://blog.example/llama2",
+                   "Llama 2 comes in three sizes: 7B, 13B and 70B parameters. The models were trained on "
+                   "40% more tokens and have a much longer context length of 4K tokens.", 0.9)
+    other = Source(2, "Long-context data", "https://blog.example/smolvlm",
+                   "For long-context data we used code documents of 8K tokens, a much longer context than before.", 0.5)
+    settings = AttributionSettings(mode="repair")
+    altered = "They have a much longer context length of 8K tokens."
+    alone = attribute(altered, [llama, other], scorer, settings).sentences[0]
+    assert alone.verdict == "supported" and alone.markers == [2]  # nothing says what the answer is about
+    answer = f"Llama 2 comes in three sizes: 7B, 13B and 70B parameters [1]. {altered}"
+    first, second = attribute(answer, [llama, other], scorer, settings).sentences
+    assert first.verdict == "supported" and first.markers == [1]
+    assert second.verdict == "contradicted" and second.markers == []
+    assert {"claim": "8K", "source": "4K"} in [d for e in second.evidence for d in e.differs]
+    # The true sentence stays supported by its own page, and a true one held off the page stays too.
+    kept = attribute(answer.replace("8K", "4K"), [llama, other], scorer, settings).sentences[1]
+    assert kept.verdict == "supported" and kept.markers == [1]

@@ -123,11 +123,11 @@ def test_checking_while_the_llm_writes_leaves_the_last_sentence_and_changes_noth
     chain, groundwork = RagChain(llm_settings), Groundwork()
     last = split_sentences(answer)[-1]
     chain.warm_attribution(sources, answer[:last.start] + "Setting up", groundwork).result()
-    assert {text for text, _ in groundwork.decisions} == {s.text for s in split_sentences(answer)[:-1]}
+    assert {text for text, *_ in groundwork.decisions} == {s.text for s in split_sentences(answer)[:-1]}
     assert "The Wombat router ships with 48 Ethernet ports." in groundwork.ranked  # looked up ahead
     ahead = set(groundwork.decisions)
     done = chain.attribute(RagAnswer(question, question, answer, sources, [], 0), groundwork=groundwork)
-    assert {text for text, _ in set(groundwork.decisions) - ahead} == {last.text}
+    assert {text for text, *_ in set(groundwork.decisions) - ahead} == {last.text}
     assert done.answer == whole.answer
     for got, want in ((done.sources, whole.sources), (done.cited, whole.cited)):  # scores: float rounding apart
         assert [replace(s, score=round(s.score, 4)) for s in got] == [replace(s, score=round(s.score, 4)) for s in want]
