@@ -37,9 +37,10 @@ import numpy as np
 
 from opencite.app.answer import Source
 from opencite.app.citations.sentences import Sentence, split_sentences
-from opencite.app.citations.facts import ClaimFacts, FactCheck, check, claim_facts, clause_facts, hard_names
+from opencite.app.citations.facts import (NEGATION_MARKS, ClaimFacts, FactCheck, check, claim_facts, clause_facts,
+                                          hard_names)
 from opencite.app.citations.figures import numbers_in
-from opencite.app.citations.contradiction import NEGATION_MARKS, answer_pages, contradiction
+from opencite.app.citations.contradiction import answer_pages, contradiction
 from opencite.app.citations.joint import best_joint_pair, joint_support
 from opencite.app.citations.names import name_haystack
 from opencite.app.citations.repair import rewrite
@@ -90,7 +91,7 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
     """Every checkable sentence scored against the sources' windows and decided. `only` (indices
     among the checked sentences) decides just those and passes the others through as written,
     not found: the lookup's second pass, which keeps the first pass's result for the others, and
-    `pages` the URLs those others are supported by (the answer's pages, see `_answer_pages`).
+    `pages` the URLs those others are supported by (the answer's pages, see `contradiction.answer_pages`).
     `memo` keeps each decision by its exact inputs (the sentence as written, the sources, the
     answer's other pages), and each sentence's scores, for one scorer and settings: a decision
     taken while the LLM was still writing is not taken again."""
@@ -125,7 +126,7 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
     if settings.check_numbers_and_names:
         # Sentences supported off the pages the rest of the answer stands on: decided again against them.
         others = answer_pages({i: memo[keys[i]] for i in todo}, by_n, pages)
-        keys.update({i: (sentences[i].text, given, pages_) for i, pages_ in others.items()})
+        keys.update({i: (sentences[i].text, given, theirs) for i, theirs in others.items()})
         decide()
     decided = {}
     for i in todo:

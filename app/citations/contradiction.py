@@ -9,9 +9,6 @@ from collections.abc import Collection
 from opencite.app.answer import Source
 from opencite.settings import AttributionSettings
 
-NEGATION_MARKS = ("not", "(affirmed)")  # what `facts.check` records for a negation conflict
-
-
 def answer_pages(decisions: dict[int, tuple], by_n: dict[int, Source], pages: Collection[str]) -> dict[int, frozenset]:
     """The answer's other pages for each supported sentence that no page of the rest of the answer
     supports: the URLs supporting its other sentences (and `pages`). Such a sentence is decided

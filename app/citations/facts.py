@@ -33,6 +33,8 @@ from opencite.app.citations.figures import Figure, figure_conflict, figure_found
 from opencite.app.citations.names import NAME_TOKEN, NAME_VERSION, Name, flat, name_conflict, name_found, names_in
 
 
+# What a negation conflict records as the claim's side (the claim negated / the claim affirmed).
+NEGATION_MARKS = ("not", "(affirmed)")
 _NEGATION = frozenset({"not", "no", "never", "n't", "without", "cannot", "neither", "nor", "none", "nothing"})
 
 
@@ -197,7 +199,7 @@ def _negation_conflict(claim: str, window_text: str, out: FactCheck) -> None:
     # Only when no sentence like it says it the claim's way ("It ... needs no fan." after "The
     # router is made by ..."): then the most alike one is read as its contradiction.
     if alike and all(_negated(part) != negated for part in alike):
-        out.contradicted.append(("not" if negated else "(affirmed)", alike[0]))
+        out.contradicted.append((NEGATION_MARKS[0] if negated else NEGATION_MARKS[1], alike[0]))
 
 
 def _initial(text: str, words: list[tuple[str, int, int]]) -> set[int]:

@@ -61,9 +61,11 @@ def check_answer(text: str, sources: list[Source], scorer: Scorer, settings: Set
         extra = lookup.find(index, settings, [lookup.claim_of(result.sentences[i]) for i in redo], sources, limit,
                             kept, groundwork.ranked, groundwork.documents)
         if extra:
+            # The pages the first pass found the other sentences supported by (evidence, not markers:
+            # in flag mode a sentence keeps the markers it was written with).
             by_n = {s.n: s for s in sources}
-            pages = {by_n[n].url for i, s in enumerate(result.sentences) if i not in redo and s.verdict == "supported"
-                     for n in s.markers if n in by_n}
+            pages = {by_n[e.n].url for i, s in enumerate(result.sentences) if i not in redo
+                     for e in s.evidence if e.supports and e.n in by_n}
             again = attribution.attribute(text, sources + extra, scorer, cfg, only=redo, memo=groundwork.decisions,
                                           pages=pages)
             result = lookup.merge(text, result, again, redo)
