@@ -53,6 +53,7 @@ class _Unit:
     key: str  # the unit's words, normalised: the same sentence repeated (chunk overlap) counts once
     terms: frozenset[str] = frozenset()
     score: float | None = None  # None: not a sentence of the hit's own chunk
+    header: str = ""  # a table row's header and delimiter lines, as the text writes them
 
 
 def candidates(hits, sources: list[Source]) -> list[Candidate]:
@@ -132,7 +133,9 @@ def _snippet(page, cands: list[Candidate], chosen: dict[int, set[int]]) -> str:
             if b is not None and b == a + 1:
                 continue
             start = _line_start(text, cand.units[run_start].start)
-            parts.append(text[start:cand.units[a].end].strip())
+            # Table rows without their header say nothing of what their cells are.
+            head = cand.units[run_start].header
+            parts.append((head + "\n" if head else "") + text[start:cand.units[a].end].strip())
             run_start = b
     return EXCERPT_GAP.join(p for p in parts if p)
 
@@ -147,7 +150,7 @@ def _units(text: str, hit: tuple[int, int]) -> list[_Unit]:
     """The text cut into units that cover all of it: its prose sentences and table rows, and the
     blocks between them (headings, code) as units of their own. Sentences inside the hit's own
     chunk are the ones scored."""
-    return [_Unit(start, end, key, terms, score) for start, end, key, terms, score in _unit_spans(text, tuple(hit))]
+    return [_Unit(*span) for span in _unit_spans(text, tuple(hit))]
 
 
 @lru_cache(maxsize=512)
@@ -159,23 +162,34 @@ def _unit_spans(text: str, hit: tuple[int, int]) -> tuple[tuple, ...]:
             continue
         gap = text[pos:s.start]
         if _LIST_PREFIX.sub("", gap).strip():
-            spans.append((pos + len(gap) - len(gap.lstrip()), s.start - (len(gap) - len(gap.rstrip())), False))
-        spans.append((s.start, s.end, True))
+            spans.append((pos + len(gap) - len(gap.lstrip()), s.start - (len(gap) - len(gap.rstrip())), False, ""))
+        spans.append((s.start, s.end, True, _table_head(text, s.start, s.context)))
         pos = s.end
     rest = text[pos:]
     if _LIST_PREFIX.sub("", rest).strip():
-        spans.append((pos + len(rest) - len(rest.lstrip()), len(text) - (len(rest) - len(rest.rstrip())), False))
+        spans.append((pos + len(rest) - len(rest.lstrip()), len(text) - (len(rest) - len(rest.rstrip())), False, ""))
     units = []
-    for start, end, prose in spans:
+    for start, end, prose, head in spans:
         words = " ".join(text[start:end].split()).lower()
         inside = prose and start < hit[1] and end > hit[0]
         units.append(_Unit(start, end, words, frozenset(content_terms(text[start:end])) if inside else frozenset(),
-                           0.0 if inside else None))
+                           0.0 if inside else None, head))
     if units and all(u.score is None for u in units):  # a hit without prose: its blocks count
         for u in units:
             if u.start < hit[1] and u.end > hit[0]:
                 u.score = 0.0
-    return tuple((u.start, u.end, u.key, u.terms, u.score) for u in units)
+    return tuple((u.start, u.end, u.key, u.terms, u.score, u.header) for u in units)
+
+
+def _table_head(text: str, row_start: int, header: str) -> str:
+    """A table row's header and delimiter lines: the last ones written before the row."""
+    if not header:
+        return ""
+    at = text.rfind(header, 0, row_start)
+    if at < 0:
+        return ""
+    lines = text[at:row_start].split("\n")
+    return "\n".join(line.strip() for line in lines[:2]) if len(lines) > 2 else ""
 
 
 def _score(question: str, cands: list[Candidate]) -> None:

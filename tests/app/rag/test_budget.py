@@ -6,6 +6,7 @@ from langchain_core.documents import Document
 
 from opencite.app.answer import Source
 from opencite.app.rag.budget import fit_prompt, source_budget, sources_text_tokens
+from opencite.app.rag.passages import EXCERPT_GAP
 from opencite.app.rag.chain import RagChain
 from opencite.app.rag.chain_run import ChainRun
 from opencite.app.rag.tokens import EstimateCounter, count_messages
@@ -129,3 +130,32 @@ def test_overlapping_windows_of_one_page_are_merged():
     run = ChainRun("alpha beta", [], {}, {}, standalone="alpha beta")
     chain._fit_prompt(run, [(doc, 1.0, (0, len(text)))])
     assert len(run.sources) == 1 and run.sources[0].snippet == text  # one source, read as the page reads
+
+
+TABLE_PAGE = ("Results on the code benchmarks follow.\n\n"
+              "| Model | Python | C++ |\n| --- | --- | --- |\n"
+              + "".join(f"| Model-{i}B | {10 + i}.5 | {i}.25 |\n" for i in range(1, 30))
+              + "\nThe table ends here.")
+
+
+def test_table_rows_in_the_prompt_keep_their_header():
+    doc = Document(TABLE_PAGE, metadata={C.SOURCE: "https://x/t", C.TITLE: "T", C.CHUNK_INDEX: 0,
+                                         C.CONTENT_HASH: "v"}, id="t0")
+    chain = chain_for(32768, ENGINES[0], 120)
+    question = "What does Model-20B score on Python?"
+    run = ChainRun(question, [], {}, {}, standalone=question)
+    chain._fit_prompt(run, [(doc, 1.0, (0, len(TABLE_PAGE)))])
+    snippet = run.sources[0].snippet
+    # Rows far from the header, which is written again above them: the cells say what they are.
+    assert "| Model-20B | 30.5 | 20.25 |" in snippet and "| Model-1B |" not in snippet
+    excerpts = snippet.split(EXCERPT_GAP)
+    assert any(e.splitlines()[2] == "| Model-19B | 29.5 | 19.25 |" for e in excerpts)
+    assert all(e.startswith("| Model | Python | C++ |\n| --- | --- | --- |\n| Model-") for e in excerpts)
+
+
+def test_a_looked_up_table_row_keeps_its_header():
+    from opencite.app.rag.passages import focus
+
+    window = focus(TABLE_PAGE, "Model-20B reaches 30.5 on Python")
+    assert window.splitlines()[:3] == ["| Model | Python | C++ |", "| --- | --- | --- |", "| Model-19B | 29.5 | 19.25 |"]
+    assert "| Model-20B | 30.5 | 20.25 |" in window
