@@ -3,6 +3,8 @@ cross-encoder rerank and MMR diversification, all behind one `retrieve()` signat
 
 from __future__ import annotations
 
+import re
+
 from langchain_core.documents import Document
 
 from opencite.app.rag import fusion
@@ -137,12 +139,17 @@ def _key(meta) -> tuple:
     return meta.get(C.SOURCE), meta.get(C.CONTENT_HASH) or "", meta.get(C.CHUNK_INDEX)
 
 
+_TABLE_LINE = re.compile(r"\s{0,3}\|")
+
+
 def join_adjacent(first: str, second: str, min_overlap: int = 20) -> str:
     """Two consecutive chunks of a page as one text: the overlap the chunker repeats at the start
     of the second (its last paragraphs, up to overlap_tokens) is kept once."""
     for size in range(min(len(first), len(second)), min_overlap - 1, -1):
         if first.endswith(second[:size]):
             return first + second[size:]
+    if _TABLE_LINE.match(first.rsplit("\n", 1)[-1]) and _TABLE_LINE.match(second):
+        return f"{first}\n{second}"  # one table the chunker cut between rows: a blank line would end it
     return f"{first}\n\n{second}"
 
 

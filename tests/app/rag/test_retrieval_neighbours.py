@@ -135,3 +135,15 @@ def test_chunks_linked_by_ingest_are_fetched_by_id_with_the_same_text(tmp_path, 
     assert 0 < n < len(CHUNKS) - 1  # a chunk with a neighbour on each side
     assert doc.page_content == join_adjacent(join_adjacent(CHUNKS[n - 1], CHUNKS[n]), CHUNKS[n + 1])
     assert [sorted(r["ids"]) for r in reads] == [sorted([docs[n - 1].id, docs[n + 1].id])] and "where" not in reads[0]
+
+
+def test_join_adjacent_keeps_a_table_cut_between_rows_one_table():
+    from opencite.app.citations.sentences import split_sentences
+
+    first = "Results:\n\n| Model | Score |\n| --- | --- |\n| A | 1.5 |"
+    second = "| B | 2.5 |\n| C | 3.5 |"
+    joined = join_adjacent(first, second)
+    assert joined == first + "\n" + second
+    rows = split_sentences(joined, tables=True)
+    assert [r.text for r in rows[1:]] == ["| A | 1.5 |", "| B | 2.5 |", "| C | 3.5 |"]
+    assert {r.context for r in rows[1:]} == {"| Model | Score |"}
