@@ -201,9 +201,11 @@ def _score(question: str, cands: list[Candidate]) -> None:
         return
     df = Counter(t for u in scored for t in u.terms & asked)
     weight = {t: math.log(1 + len(scored) / (1 + df[t])) for t in asked}
-    whole = sum(weight.values())
+    # Summed in a fixed order: a set's order changes with the process's hash seed, and float sums
+    # with it, which broke ties between equal windows differently from run to run.
+    whole = sum(weight[t] for t in sorted(asked))
     for u in scored:
-        u.score = sum(weight[t] for t in u.terms & asked) / whole
+        u.score = sum(weight[t] for t in sorted(u.terms & asked)) / whole
 
 
 def _plan(cand: Candidate) -> list[list[int]]:
