@@ -45,6 +45,7 @@ from opencite.app.citations.joint import best_joint_pair, joint_support
 from opencite.app.citations.names import name_haystack
 from opencite.app.citations.repair import rewrite
 from opencite.app.citations.support import EmbeddingLexicalScorer, Scorer, content_terms
+from opencite.app.citations.tables import TableRows, cell_conflict, cells, off_row
 from opencite.app.citations.verdicts import Attribution, Evidence, SentenceAttribution, tally
 from opencite.settings import AttributionSettings
 
@@ -68,6 +69,7 @@ class _Window:
     text: str
     parts: list[str]  # its sentences, plain text
     numbers: set[str]
+    table: TableRows | None = None  # a window of table rows: them, their header, the table's row names
 
 
 def default_scorer(settings: AttributionSettings, embeddings=None, llm=None) -> Scorer:
@@ -162,7 +164,11 @@ def _source_windows(snippet: str, size: int) -> tuple[tuple, ...]:
     parts = split_sentences(snippet, tables=True)
     if not parts:
         text = snippet.strip()
-        return ((0, len(snippet), text, [text], numbers_in(text)),) if text else ()
+        return ((0, len(snippet), text, [text], numbers_in(text), None),) if text else ()
+    keys: dict[str, list[str]] = {}  # a table's header -> the first cells of its rows
+    for p in parts:
+        if p.context:
+            keys.setdefault(p.context, []).append(cells(p.text)[0])
     out = []
     for i, s in enumerate(parts):
         for j in range(i, min(i + size, len(parts))):
@@ -170,7 +176,11 @@ def _source_windows(snippet: str, size: int) -> tuple[tuple, ...]:
             text = " ".join(claims)
             # A table row is scored with its header (what its cells mean); quoted without it.
             scored = [f"{_plain_row(p.context)}: {c}" if p.context else c for p, c in zip(parts[i:j + 1], claims)]
-            out.append((s.start, parts[j].end, text, scored, numbers_in(text)))
+            # Its table rows (of the first table it reaches), checked as rows: what they name.
+            header = next((p.context for p in parts[i:j + 1] if p.context), "")
+            table = TableRows(header, tuple(p.text for p in parts[i:j + 1] if p.context == header),
+                              tuple(keys[header])) if header else None
+            out.append((s.start, parts[j].end, text, scored, numbers_in(text), table))
     return tuple(out)
 
 
@@ -179,7 +189,7 @@ def _source_haystack(snippet: str, title: str, heading_path: str, size: int) -> 
     """Where a source's names are looked for (its text, windows, title and headings). Cached, and
     the same string object each time, so the name matches cached by haystack hit without
     rehashing it: it was ~7 % of the time after the last token, rebuilt for every answer."""
-    windows = " ".join(text for _start, _end, text, _scored, _numbers in _source_windows(snippet, size))
+    windows = " ".join(w[2] for w in _source_windows(snippet, size))
     return name_haystack(snippet, windows, title, heading_path)
 
 
@@ -214,7 +224,10 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
     def checked(w: _Window, full: bool) -> FactCheck:
         if not checking:
             return FactCheck()
-        return check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation)
+        fc = check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation)
+        if w.table is not None and (cell := cell_conflict(claim, facts.figures, w.table)):
+            fc.contradicted.append(cell)
+        return fc
 
     def effective(score: float, fc: FactCheck) -> float:
         return score - settings.absent_penalty * len(fc.absent)
@@ -224,7 +237,8 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
     per_source: dict[int, list[tuple[float, float, _Window, FactCheck | None]]] = {}
     floor = settings.threshold - settings.contradiction_margin
     for j, w in enumerate(windows):
-        score = float(raw[j])
+        # A row of a thing the claim does not name, in a table it names a row of, speaks not to it.
+        score = 0.0 if checking and w.table is not None and off_row(claim, w.table) else float(raw[j])
         # Below the floor a window can neither support nor contradict the sentence (penalties only
         # lower support): its facts are checked only if it ends up its source's best, for the
         # evidence shown. Most windows are below it, and the checks were most of the time.

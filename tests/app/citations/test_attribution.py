@@ -270,3 +270,51 @@ def test_a_figure_held_only_off_the_answers_pages_is_contradicted_by_them(scorer
     # The true sentence stays supported by its own page, and a true one held off the page stays too.
     kept = attribute(answer.replace("8K", "4K"), [llama, other], scorer, settings).sentences[1]
     assert kept.verdict == "supported" and kept.markers == [1]
+
+
+BENCH = Source(1, "Vision models compared", "https://blog.example/vlm",
+               "The results of each model on the benchmarks:\n\n"
+               "| <nobr>Model</nobr> | <nobr>Open <br>weights</nobr> | <nobr>MMMU <br>(val/test)</nobr> | <nobr>DocVQA <br>(test)</nobr> |\n"
+               "| --- | --- | --- | --- |\n"
+               "| Gemini 1.0 Pro | ❌ | 47.9/- | 88.1 |\n"
+               "| Gemini 1.5 Pro | ❌ | 58.5/- | 86.5 |\n"
+               "| **Idefics2** (w/o im. split)* | ✅ | 43.5/37.9 | 67.3 |\n", 0.9)
+
+
+def test_a_table_row_speaks_for_the_row_and_column_a_sentence_names(scorer):
+    settings = AttributionSettings(mode="repair")
+    true = attribute("Gemini 1.0 Pro scores 88.1 on DocVQA.", [BENCH], scorer, settings).sentences[0]
+    assert true.verdict == "supported" and true.markers == [1]
+    assert "Gemini 1.0 Pro ❌ 47.9/- 88.1" in true.evidence[0].quote
+    # Another model's row holds the figure: it does not support the sentence; the named model's
+    # cell under the named column says otherwise, and is shown.
+    swapped = attribute("Gemini 1.5 Pro scores 88.1 on DocVQA.", [BENCH], scorer, settings).sentences[0]
+    assert swapped.verdict == "contradicted" and swapped.markers == []
+    assert {"claim": "88.1", "source": "Gemini 1.5 Pro, DocVQA: 86.5"} in [d for e in swapped.evidence for d in e.differs]
+    # A sentence naming two rows is checked in each (the second under its label, asides dropped).
+    both = attribute("On MMMU, Gemini 1.5 Pro reaches 58.5, above the 43.5 of Idefics2.", [BENCH], scorer,
+                     settings).sentences[0]
+    assert both.verdict == "supported"
+
+
+def test_table_labels_and_named_rows():
+    from opencite.app.citations.tables import TableRows, cell_conflict, label, named_rows, off_row
+    from opencite.app.citations.facts import claim_facts
+
+    assert label("**Idefics2** (w/o im. split)*") == "Idefics2"
+    assert label("<nobr>DocVQA <br>(test)</nobr>") == "DocVQA"
+    assert label("47.9/-") == label("") == label("✅") == ""
+    keys = ("Gemini 1.0 Pro", "Gemini 1.5 Pro", "Claude 3 Haiku", "Meta-Llama-3-8B", "Meta-Llama-3.1-8B")
+    assert named_rows("Gemini 1.5 Pro leads.", keys) == {"Gemini 1.5 Pro"}
+    assert named_rows("Gemini and Claude are closed.", keys) == {"Gemini 1.0 Pro", "Gemini 1.5 Pro", "Claude 3 Haiku"}
+    assert named_rows("Meta-Llama-3.1-8B averages 13.78.", keys) == {"Meta-Llama-3.1-8B"}
+    assert named_rows("The best score in the table is 88.8.", keys) == frozenset()
+    head = "| Model | MMLU | ARC-c |"
+    row = TableRows(head, ("| Meta-Llama-3-8B | 66.6 | 60.2 |",), keys)
+    assert off_row("Meta-Llama-3.1-8B averages 13.78.", row)
+    assert not off_row("Meta-Llama-3-8B reaches 66.6 on MMLU.", row)
+    assert not off_row("The best MMLU score is 66.6.", row)  # names no row: left to the other checks
+    claim = "Meta-Llama-3-8B reaches 60.2 on MMLU."
+    assert cell_conflict(claim, claim_facts(claim).figures, row) == ("60.2", "Meta-Llama-3-8B, MMLU: 66.6")
+    fine = "Meta-Llama-3-8B reaches 66.6 on MMLU and 60.2 on ARC-c."  # two columns named: no one place
+    assert cell_conflict(fine, claim_facts(fine).figures, row) is None
