@@ -30,8 +30,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -39,13 +37,12 @@ from opencite.app.answer import Source
 from opencite.app.citations.sentences import Sentence, split_sentences
 from opencite.app.citations.facts import (NEGATION_MARKS, ClaimFacts, FactCheck, check, claim_facts, clause_facts,
                                           hard_names)
-from opencite.app.citations.figures import numbers_in
 from opencite.app.citations.contradiction import answer_pages, contradiction
 from opencite.app.citations.joint import best_joint_pair, joint_support
-from opencite.app.citations.names import name_haystack
 from opencite.app.citations.repair import rewrite
 from opencite.app.citations.support import EmbeddingLexicalScorer, Scorer, content_terms
-from opencite.app.citations.tables import TableRows, cell_conflict, cells, off_row
+from opencite.app.citations.tables import cell_conflict, off_row
+from opencite.app.citations.windows import Window, source_haystack, source_windows
 from opencite.app.citations.verdicts import Attribution, Evidence, SentenceAttribution, tally
 from opencite.settings import AttributionSettings
 
@@ -59,17 +56,6 @@ ABSTAIN = re.compile(
     r"|outside (?:the )?(?:scope|sources))\b",
     re.IGNORECASE,
 )
-
-
-@dataclass
-class _Window:
-    n: int
-    start: int
-    end: int
-    text: str
-    parts: list[str]  # its sentences, plain text
-    numbers: set[str]
-    table: TableRows | None = None  # a window of table rows: them, their header, the table's row names
 
 
 def default_scorer(settings: AttributionSettings, embeddings=None, llm=None) -> Scorer:
@@ -111,8 +97,8 @@ def attribute(answer: str, sources: list[Source], scorer: Scorer, settings: Attr
         fresh = [i for i in todo if keys[i] not in memo]
         if not fresh:
             return
-        windows = _windows(sources, settings.window_sentences)
-        haystacks = {src.n: _source_haystack(src.snippet, src.title, src.heading_path, settings.window_sentences)
+        windows = source_windows(sources, settings.window_sentences)
+        haystacks = {src.n: source_haystack(src.snippet, src.title, src.heading_path, settings.window_sentences)
                      for src in sources}
         # A sentence is scored once per sources (kept under the key's third part None); deciding it
         # again against the answer's pages reuses the scores.
@@ -152,62 +138,17 @@ def _checkable(sentence: Sentence, settings: AttributionSettings) -> bool:
     return len(content_terms(claim)) >= settings.min_claim_words and not ABSTAIN.search(claim)
 
 
-def _windows(sources: list[Source], size: int) -> list[_Window]:
-    return [_Window(src.n, *w) for src in sources for w in _source_windows(src.snippet, size)]
-
-
-@lru_cache(maxsize=4096)
-def _source_windows(snippet: str, size: int) -> tuple[tuple, ...]:
-    """A source's runs of 1..`size` adjacent sentences (a whole snippet without prose, e.g.
-    code, is one window): a sentence of the answer often joins what two or three of the
-    source's sentences say. Cached: the chain warms it while the LLM writes."""
-    parts = split_sentences(snippet, tables=True)
-    if not parts:
-        text = snippet.strip()
-        return ((0, len(snippet), text, [text], numbers_in(text), None),) if text else ()
-    keys: dict[str, list[str]] = {}  # a table's header -> the first cells of its rows
-    for p in parts:
-        if p.context:
-            keys.setdefault(p.context, []).append(cells(p.text)[0])
-    out = []
-    for i, s in enumerate(parts):
-        for j in range(i, min(i + size, len(parts))):
-            claims = [p.claim for p in parts[i:j + 1]]
-            text = " ".join(claims)
-            # A table row is scored with its header (what its cells mean); quoted without it.
-            scored = [f"{_plain_row(p.context)}: {c}" if p.context else c for p, c in zip(parts[i:j + 1], claims)]
-            # Its table rows (of the first table it reaches), checked as rows: what they name.
-            header = next((p.context for p in parts[i:j + 1] if p.context), "")
-            table = TableRows(header, tuple(p.text for p in parts[i:j + 1] if p.context == header),
-                              tuple(keys[header])) if header else None
-            out.append((s.start, parts[j].end, text, scored, numbers_in(text), table))
-    return tuple(out)
-
-
-@lru_cache(maxsize=4096)
-def _source_haystack(snippet: str, title: str, heading_path: str, size: int) -> str:
-    """Where a source's names are looked for (its text, windows, title and headings). Cached, and
-    the same string object each time, so the name matches cached by haystack hit without
-    rehashing it: it was ~7 % of the time after the last token, rebuilt for every answer."""
-    windows = " ".join(w[2] for w in _source_windows(snippet, size))
-    return name_haystack(snippet, windows, title, heading_path)
-
-
-def _plain_row(row: str) -> str:
-    return " ".join(cell.strip() for cell in row.strip().strip("|").split("|") if cell.strip())
-
-
 def warm(sources: list[Source], scorer: Scorer, settings: AttributionSettings, written: str = "") -> None:
     """What attribution needs, done ahead while the LLM writes (the chain calls this when the
     sources are known and as each sentence ends): the sources' windows, and the scorer's work on
     their sentences and on the complete sentences `written` so far, if the scorer keeps any."""
-    windows = _windows(sources, settings.window_sentences)
+    windows = source_windows(sources, settings.window_sentences)
     if hasattr(scorer, "warm"):
         done = [s for s in split_sentences(written)[:-1] if _checkable(s, settings)]
         scorer.warm(list(dict.fromkeys([s.claim for s in done] + [part for w in windows for part in w.parts])))
 
 
-def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystacks: dict[int, str],
+def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystacks: dict[int, str],
             by_n: dict[int, Source], settings: AttributionSettings, answer_pages: frozenset = frozenset()):
     claim = sentence.claim
     checking = settings.check_numbers_and_names
@@ -221,7 +162,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
         clauses = [hard_names(c, known) for c in clauses]
     negation = checking and settings.check_negation
 
-    def checked(w: _Window, full: bool) -> FactCheck:
+    def checked(w: Window, full: bool) -> FactCheck:
         if not checking:
             return FactCheck()
         fc = check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation)
@@ -234,7 +175,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
 
     # Per source: its best window — the first (by support less penalties) whose facts hold, else
     # the best-scoring one; entries are (support less penalties, raw support, window, its check).
-    per_source: dict[int, list[tuple[float, float, _Window, FactCheck | None]]] = {}
+    per_source: dict[int, list[tuple[float, float, Window, FactCheck | None]]] = {}
     floor = settings.threshold - settings.contradiction_margin
     for j, w in enumerate(windows):
         # A row of a thing the claim does not name, in a table it names a row of, speaks not to it.
@@ -244,7 +185,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
         # evidence shown. Most windows are below it, and the checks were most of the time.
         fc = checked(w, False) if score >= floor else None
         per_source.setdefault(w.n, []).append((effective(score, fc) if fc is not None else score, score, w, fc))
-    best: dict[int, tuple[float, bool, _Window, FactCheck]] = {}
+    best: dict[int, tuple[float, bool, Window, FactCheck]] = {}
     # Facts of the sentence that a window like it (of any source) states differently: a window
     # that merely leaves such a fact out does not support the sentence either.
     disputed = {claimed for entries in per_source.values() for _, score, _, fc in entries if score >= floor
@@ -278,7 +219,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[_Window], haystac
         if joint:
             supports = set()
     supports |= set(joint)
-    conflict: tuple[int, _Window, FactCheck, float] | None = None
+    conflict: tuple[int, Window, FactCheck, float] | None = None
     if not supports and checking:
         conflict = contradiction(per_source, settings, checked)
     elif answer_pages and not any(by_n[n].url in answer_pages for n in supports):

@@ -119,17 +119,18 @@ def run(args, base: str) -> None:
     # then each answer sentence as it ends) ran while the LLM wrote, so the added latency is
     # attribution after them.
     from opencite.app.citations import attribution as attribution_module
+    from opencite.app.citations import windows as windows_module
 
     cold, warm_s, added, words = [], [], [], []
     for q, sources, gold in cases:
         answer = _long_answer(q.reference, sources, 120)
         words.append(len(answer.split()))
-        attribution_module._source_windows.cache_clear()  # benchmark only: really cold
+        windows_module._snippet_windows.cache_clear()  # benchmark only: really cold
         scorer = EmbeddingLexicalScorer(chain.index.embeddings, default.embedding_weight)
         t = time.perf_counter()
         attribute(answer, sources, scorer, default)
         cold.append(time.perf_counter() - t)
-        attribution_module._source_windows.cache_clear()
+        windows_module._snippet_windows.cache_clear()
         scorer = EmbeddingLexicalScorer(chain.index.embeddings, default.embedding_weight)
         t = time.perf_counter()
         attribution_module.warm(sources, scorer, default)

@@ -5,7 +5,8 @@ import pytest
 
 from opencite.app.answer import Source
 from opencite.app.citations.annotations import annotations, attributions_json
-from opencite.app.citations.attribution import attribute, default_scorer, numbers_in
+from opencite.app.citations.attribution import attribute, default_scorer
+from opencite.app.citations.figures import numbers_in
 from opencite.settings import AttributionSettings, EmbeddingSettings
 
 SOURCES = [
