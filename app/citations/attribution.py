@@ -165,7 +165,8 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
     def checked(w: Window, full: bool) -> FactCheck:
         if not checking:
             return FactCheck()
-        fc = check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation)
+        fc = check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation,
+                   negation_text=w.prose)
         if w.table is not None and (cell := cell_conflict(claim, facts.figures, w.table)):
             fc.contradicted.append(cell)
         return fc

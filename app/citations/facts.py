@@ -103,8 +103,10 @@ def _negated(text: str) -> bool:
 
 
 def check(facts: ClaimFacts, claim: str, window_text: str, window_figures: list[Figure], haystack: str,
-          *, align: bool = True, negation: bool = True) -> FactCheck:
-    """Each fact of the claim found, absent or contradicted in this window (names: in the source)."""
+          *, align: bool = True, negation: bool = True, negation_text: str | None = None) -> FactCheck:
+    """Each fact of the claim found, absent or contradicted in this window (names: in the source).
+    `negation_text`: the part of the window its polarity is read from (its prose: a table's "no"
+    cells say nothing of a sentence's polarity)."""
     out = FactCheck()
     claimed = frozenset().union(*(f.values for f in facts.figures)) if facts.figures else frozenset()
     for figure in facts.figures:
@@ -128,7 +130,7 @@ def check(facts: ClaimFacts, claim: str, window_text: str, window_figures: list[
     if align and (out.absent or out.unsure):
         _aligned_conflicts(claim, window_text, out)
     if align and negation and not out.contradicted:
-        _negation_conflict(claim, window_text, out)
+        _negation_conflict(claim, window_text if negation_text is None else negation_text, out)
     return out
 
 

@@ -23,6 +23,7 @@ class Window:
     parts: list[str]  # its sentences, plain text
     numbers: set[str]
     table: TableRows | None = None  # a window of table rows: them, their header, the table's row names
+    prose: str | None = None  # its sentences that are not table rows (None: all of them)
 
 
 def source_windows(sources: list[Source], size: int) -> list[Window]:
@@ -37,7 +38,7 @@ def _snippet_windows(snippet: str, size: int) -> tuple[tuple, ...]:
     parts = split_sentences(snippet, tables=True)
     if not parts:
         text = snippet.strip()
-        return ((0, len(snippet), text, [text], numbers_in(text), None),) if text else ()
+        return ((0, len(snippet), text, [text], numbers_in(text), None, None),) if text else ()
     keys: dict[str, list[str]] = {}  # a table's header -> the first cells of its rows
     for p in parts:
         if p.context:
@@ -53,7 +54,8 @@ def _snippet_windows(snippet: str, size: int) -> tuple[tuple, ...]:
             header = next((p.context for p in parts[i:j + 1] if p.context), "")
             table = TableRows(header, tuple(p.text for p in parts[i:j + 1] if p.context == header),
                               tuple(keys[header])) if header else None
-            out.append((s.start, parts[j].end, text, scored, numbers_in(text), table))
+            prose = " ".join(p.claim for p in parts[i:j + 1] if not p.context) if header else None
+            out.append((s.start, parts[j].end, text, scored, numbers_in(text), table, prose))
     return tuple(out)
 
 

@@ -319,3 +319,10 @@ def test_table_labels_and_named_rows():
     assert cell_conflict(claim, claim_facts(claim).figures, row) == ("60.2", "Meta-Llama-3-8B, MMLU: 66.6")
     fine = "Meta-Llama-3-8B reaches 66.6 on MMLU and 60.2 on ARC-c."  # two columns named: no one place
     assert cell_conflict(fine, claim_facts(fine).figures, row) is None
+
+
+def test_a_tables_no_cells_do_not_negate_a_sentence(scorer):
+    # "no" under "Open weights" says nothing of the polarity of a sentence the window's prose states.
+    plain = Source(1, BENCH.title, BENCH.url, BENCH.snippet.replace("❌", "no").replace("✅", "yes"), 0.9)
+    s = attribute("Gemini 1.0 Pro scores 88.1 on DocVQA.", [plain], scorer, AttributionSettings()).sentences[0]
+    assert s.verdict == "supported" and s.markers == [1]
