@@ -154,3 +154,28 @@ def test_checks_ahead_only_when_the_llm_does_not_decode_on_these_cores(llm_setti
         chain, groundwork = RagChain(settings), Groundwork()
         chain.warm_attribution(sources, written, groundwork).result()
         assert chain.checks_ahead() is checks and bool(groundwork.decisions) is checks, (ahead, checks)
+
+
+SWITCH = "https://blog.example/switch"
+
+
+def test_in_flag_mode_the_answers_pages_come_from_evidence_not_written_markers(llm_settings, scripted_llm):
+    """The lookup's second pass decides a sentence found only off the answer's pages again against
+    them; in flag mode a sentence keeps the markers it was written with (here none), so the
+    answer's pages must come from what supported the other sentences."""
+    add_router(llm_settings)
+    with open_index(llm_settings, write=True) as idx:
+        idx.store.add_documents([Document("Unlike the Wombat router, the Kangaroo switch ships with 96 Ethernet ports.",
+                                          metadata={C.SOURCE: SWITCH, C.TITLE: "Kangaroo switch", C.CHUNK_INDEX: 0,
+                                                    C.CONTENT_HASH: "v1"})], ids=[f"{SWITCH}#0"])
+    llm_settings.retrieval.neighbours = 0
+    llm_settings.attribution.mode = "flag"
+    scripted_llm.reply("The Wombat router is made by Marsupial Networks. The Wombat router ships with 96 Ethernet ports.")
+    question = "Which company makes the Wombat router, and does it need a fan on the desk?"
+    ans = RagChain(llm_settings).invoke([{"role": "user", "content": question}], k=1)
+    assert ans.sources[0].chunk_id == f"{ROUTER}#0" and not ans.sources[0].found_after
+    first, second = ans.attribution.sentences
+    assert first.verdict == "supported" and first.original_markers == []
+    # 96 stands in the switch's page; the router's page the answer stands on says 48 in its place.
+    assert second.verdict == "contradicted", [(e.url if hasattr(e, "url") else e.n, e.quote) for e in second.evidence]
+    assert {"claim": "96", "source": "48"} in [d for e in second.evidence for d in e.differs]
