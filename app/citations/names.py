@@ -92,8 +92,9 @@ def names_in(text: str, *, first_word_too: bool = False) -> list[Name]:
             continue
         soft = bool(not first_word_too and first and m.start() == first.start(1) and token[:1].isupper()
                     and token[1:].islower() and token.isalpha())  # "Compared with ...": maybe only a capital
-        if re.fullmatch(r"[vV]?\d[\d,.]*[a-zA-Z%]{0,3}", token) or re.fullmatch(r"\d+[-x×]\w+", token):
-            continue  # a figure ("70B", "16GB", "v4.31.0", "4-bit", "8x"), checked as one
+        if (re.fullmatch(r"[vV]?\d[\d,.]*[a-zA-Z%]{0,3}", token) or re.fullmatch(r"\d+[-x×]\w+", token)
+                or re.fullmatch(r"\d+(?:\.\d+)?[eE][-+]?\d+", token)):
+            continue  # a figure ("70B", "16GB", "v4.31.0", "4-bit", "8x", "3e5"), checked as one
         name = _name(token)
         if name:
             out.setdefault(name.forms[0], replace(name, soft=soft))

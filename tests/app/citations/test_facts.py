@@ -77,6 +77,14 @@ def test_versions_and_identifiers_in_code():
     assert not found("Pass load_in_8bit=True.", "load_in_4bit=True")
 
 
+def test_scientific_notation_is_the_number_it_writes():
+    assert found("The learning rate is 0.0002.", "--learning_rate 2e-4 \\")
+    assert found("The learning rate is 2e-4.", "a learning rate of 0.0002")
+    assert found("It uses 3e5 steps.", "300,000 steps")
+    assert not found("The learning rate is 2e-5.", "--learning_rate 2e-4")
+    assert claim_facts("The learning rate is 2e-4.").numbers == {"2e-4"}  # one figure, not "2e" and "4"
+
+
 def test_percent_written_as_a_word():
     assert found("It saw 40 percent more tokens.", "40% more tokens")
 
