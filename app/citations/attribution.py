@@ -37,6 +37,7 @@ from opencite.app.answer import Source
 from opencite.app.citations.sentences import Sentence, split_sentences
 from opencite.app.citations.facts import (NEGATION_MARKS, ClaimFacts, FactCheck, check, claim_facts, clause_facts,
                                           hard_names)
+from opencite.app.citations.code_settings import setting_conflict
 from opencite.app.citations.contradiction import answer_pages, contradiction
 from opencite.app.citations.joint import best_joint_pair, joint_support
 from opencite.app.citations.repair import rewrite
@@ -169,6 +170,8 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
                    negation_text=w.prose)
         if w.table is not None and (cell := cell_conflict(claim, facts.figures, w.table)):
             fc.contradicted.append(cell)
+        if setting := setting_conflict(claim, w.text):
+            fc.contradicted.append(setting)
         return fc
 
     def effective(score: float, fc: FactCheck) -> float:

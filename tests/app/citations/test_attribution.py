@@ -326,3 +326,16 @@ def test_a_tables_no_cells_do_not_negate_a_sentence(scorer):
     plain = Source(1, BENCH.title, BENCH.url, BENCH.snippet.replace("❌", "no").replace("✅", "yes"), 0.9)
     s = attribute("Gemini 1.0 Pro scores 88.1 on DocVQA.", [plain], scorer, AttributionSettings()).sentences[0]
     assert s.verdict == "supported" and s.markers == [1]
+
+
+def test_a_setting_the_code_gives_another_value_is_contradicted_with_the_codes_words(scorer):
+    code = Source(1, "Fine-tuning", "https://blog.example/tune",
+                  "Then run the script:\n\n```bash\naccelerate launch sft.py \\\n    --dataset_name guanaco \\\n"
+                  "    --per_device_train_batch_size 2 \\\n    --learning_rate 2e-4 \\\n    --max_seq_length 512\n```", 0.9)
+    true = attribute("The script sets `--learning_rate 0.0002` and `--per_device_train_batch_size 2`.", [code], scorer,
+                     AttributionSettings()).sentences[0]
+    assert true.verdict == "supported" and true.markers == [1]  # 2e-4 is 0.0002
+    altered = attribute("The script sets a learning rate of 0.0003 and `--per_device_train_batch_size 2`.", [code],
+                        scorer, AttributionSettings()).sentences[0]
+    assert altered.verdict == "contradicted" and altered.markers == []
+    assert {"claim": "0.0003", "source": "learning_rate=2e-4"} in altered.evidence[0].differs
