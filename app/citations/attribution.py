@@ -162,6 +162,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
         facts = hard_names(facts, known)
         clauses = [hard_names(c, known) for c in clauses]
     negation = checking and settings.check_negation
+    named = {x.text for x in facts.names if not x.soft}
 
     def checked(w: Window, full: bool) -> FactCheck:
         if not checking:
@@ -225,11 +226,12 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
     supports |= set(joint)
     conflict: tuple[int, Window, FactCheck, float] | None = None
     if not supports and checking:
-        conflict = contradiction(per_source, settings, checked)
+        conflict = contradiction(per_source, settings, checked, named)
     elif answer_pages and not any(by_n[n].url in answer_pages for n in supports):
         # Supported only off the answer's pages: a figure or name one of them states differently
         # in its place contradicts it (negation alone, weaker evidence, does not).
-        rival = contradiction({n: e for n, e in per_source.items() if by_n[n].url in answer_pages}, settings, checked)
+        rival = contradiction({n: e for n, e in per_source.items() if by_n[n].url in answer_pages}, settings, checked,
+                              named)
         if rival is not None and any(claimed not in NEGATION_MARKS for claimed, _ in rival[2].contradicted):
             supports, joint, conflict = set(), [], rival
     top = max(best, key=lambda n: (n in supports, best[n][0]), default=None)

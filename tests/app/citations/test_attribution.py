@@ -339,3 +339,15 @@ def test_a_setting_the_code_gives_another_value_is_contradicted_with_the_codes_w
                         scorer, AttributionSettings()).sentences[0]
     assert altered.verdict == "contradicted" and altered.markers == []
     assert {"claim": "0.0003", "source": "learning_rate=2e-4"} in altered.evidence[0].differs
+
+
+def test_a_page_about_none_of_the_things_a_sentence_names_does_not_contradict_it(scorer):
+    claim = "LLaVA-NeXT spends 2,880 tokens on each image."
+    other = Source(1, "Serving benchmark", "https://blog.example/serving",
+                   "The vision model spends 768 tokens on each image in our serving benchmark.", 0.9)
+    same = Source(1, "LLaVA-NeXT", "https://blog.example/llava",
+                  "LLaVA-NeXT spends 768 tokens on each image in our serving benchmark.", 0.9)
+    elsewhere = attribute(claim, [other], scorer, AttributionSettings()).sentences[0]
+    assert elsewhere.verdict == "not_found"  # other figures of another thing, not a different one in its place
+    there = attribute(claim, [same], scorer, AttributionSettings()).sentences[0]
+    assert there.verdict == "contradicted" and {"claim": "2,880", "source": "768"} in there.evidence[0].differs
