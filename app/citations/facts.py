@@ -18,7 +18,8 @@ writes them, and told apart as found, absent or contradicted.
   figure of the same unit or magnitude, another version of the same name, a different figure or
   name where the claim's stands once claim and window are aligned on their content words, or the
   claim's negation (the window's sentences sharing half its content words all say it the other
-  way: not/no/never/without...).
+  way: not/no/never/without/n't, or a word of opposite meaning, "weaker" for "stronger" — one of
+  the two, as both together say it the claim's way).
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def clause_facts(claim: str) -> list[ClaimFacts]:
 
 
 def _words(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(0), m.start(), m.end()) for m in re.finditer(r"n't|\w+(?:[.,]\d+)*", text)]
+    # "didn't" and "doesn’t" are "did"/"does" and a negation.
+    return [(m.group(0).replace("’", "'"), m.start(), m.end())
+            for m in re.finditer(r"\w+(?=n['’]t\b)|n['’]t\b|\w+(?:[.,]\d+)*", text)]
 
 
 def _negated(text: str) -> bool:
@@ -188,7 +191,10 @@ def _aligned_conflicts(claim: str, window_text: str, out: FactCheck) -> None:
 
 def _negation_conflict(claim: str, window_text: str, out: FactCheck) -> None:
     """The window's sentences that share at least half of the claim's content words all say it
-    with a not/no/never/without and the claim without, or the other way round."""
+    the other way: with a not/no/never/without where the claim has none (or the other way round),
+    or with the opposite of one of its words ("weaker" for "stronger", "below" for "above"; see
+    `antonyms`) — but not both, which says it the claim's way ("didn't see much difference" for
+    "little difference")."""
     from opencite.app.citations.support import content_terms
 
     terms = content_terms(claim)
@@ -198,10 +204,35 @@ def _negation_conflict(claim: str, window_text: str, out: FactCheck) -> None:
     alike = sorted(((len(terms & content_terms(part)) / len(terms), part)
                     for part in re.split(r"(?<=[.!?])\s+", window_text)), key=lambda x: -x[0])
     alike = [part for share, part in alike if share >= 0.5]
+    if not alike:
+        return
+    opposed = [_opposed(claim, part) for part in alike]
     # Only when no sentence like it says it the claim's way ("It ... needs no fan." after "The
     # router is made by ..."): then the most alike one is read as its contradiction.
-    if alike and all(_negated(part) != negated for part in alike):
-        out.contradicted.append((NEGATION_MARKS[0] if negated else NEGATION_MARKS[1], alike[0]))
+    if all((_negated(part) != negated) != (rival is not None) for part, rival in zip(alike, opposed)):
+        if opposed[0] is not None:
+            out.contradicted.append(opposed[0])
+        else:
+            out.contradicted.append((NEGATION_MARKS[0] if negated else NEGATION_MARKS[1], alike[0]))
+
+
+def _opposed(claim: str, sentence: str) -> tuple[str, str] | None:
+    """(a word of the claim, the sentence's word of opposite meaning) when the sentence writes the
+    opposite of one of the claim's words and not that word; else None."""
+    from opencite.app.citations.antonyms import lemmas, opposites
+
+    # Negation words are the other half of polarity ("no" ~ "all" would count them twice).
+    claim_words = list(dict.fromkeys(w.lower() for w, _, _ in _words(claim) if w.lower() not in _NEGATION))
+    claim_lemmas = frozenset().union(*(lemmas(w) for w in claim_words))
+    words = [(w, lemmas(w)) for w, _, _ in _words(sentence) if w.lower() not in _NEGATION]
+    said = frozenset().union(*(ls for _, ls in words))
+    for word in claim_words:
+        against = opposites(word) - claim_lemmas
+        if against and not lemmas(word) & said:
+            rival = next((w for w, ls in words if ls & against), None)
+            if rival is not None:
+                return word, rival
+    return None
 
 
 def _initial(text: str, words: list[tuple[str, int, int]]) -> set[int]:

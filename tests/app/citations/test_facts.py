@@ -121,6 +121,30 @@ def test_a_negated_claim_is_contradicted_but_a_paraphrase_is_not():
                        "Its license allows commercial use of the model.").contradicted
 
 
+def test_contractions_negate_as_written():
+    assert checked("The license allows commercial use.", "The license doesn't allow commercial use.").contradicted
+    assert checked("The license allows commercial use.", "The license doesn’t allow commercial use.").contradicted
+    assert not checked("The license doesn't allow commercial use.",
+                       "The license does not allow commercial use.").contradicted
+
+
+def test_a_word_of_opposite_meaning_contradicts_and_two_opposites_agree():
+    assert checked("Larger models degrade more after quantization.",
+                   "Larger models degrade less after quantization.").contradicted == [("more", "less")]
+    assert checked("A default of null enables top-k filtering.",
+                   "A default of null disables top-k filtering.").contradicted == [("enables", "disables")]
+    assert checked("The fine-tuned model has much stronger OCR.",
+                   "The fine-tuned model has much weaker OCR.").contradicted  # inflected forms
+    # An opposite word and a negation say it the claim's way.
+    assert not checked("The prompt made little difference for both models.",
+                       "The prompt didn't make much difference for both models.").contradicted
+    # "no" is polarity already, not a word with an opposite ("all").
+    assert not checked("It kept constant throughput with no increase in memory.",
+                       "It generates all tokens at constant throughput without any increase in memory.").contradicted
+    assert not checked("Larger models degrade less after quantization.",
+                       "Larger models degrade less after quantization than small ones.").contradicted
+
+
 def test_clauses_divide_a_comparison_but_not_a_number():
     clauses = clause_facts("Mixtral supports 32k tokens; Llama 3 8K tokens, with a 16,384-token window.")
     assert [(set(c.numbers), set(c.name_texts)) for c in clauses] == [
