@@ -42,6 +42,7 @@ def lemmas(word: str) -> frozenset[str]:
     return frozenset(x for x in out if x in opposite)
 
 
+@lru_cache(maxsize=20_000)
 def opposites(word: str) -> frozenset[str]:
     """The words of opposite meaning to any reading of this one."""
     opposite, _ = _table()

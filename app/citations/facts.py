@@ -96,9 +96,20 @@ def clause_facts(claim: str) -> list[ClaimFacts]:
 
 
 def _words(text: str) -> list[tuple[str, int, int]]:
-    # "didn't" and "doesn’t" are "did"/"does" and a negation.
-    return [(m.group(0).replace("’", "'"), m.start(), m.end())
-            for m in re.finditer(r"\w+(?=n['’]t\b)|n['’]t\b|\w+(?:[.,]\d+)*", text)]
+    out: list[tuple[str, int, int]] = []
+    for m in _WORD.finditer(text):
+        word, start, end = m.group(0), m.start(), m.end()
+        if out and out[-1][0] == "n't" and start < out[-1][2]:
+            continue  # the "t" of "n't"
+        if word.endswith("n") and len(word) > 1 and text[end:end + 2] in ("'t", "’t"):
+            # "didn't", "doesn’t": "did"/"does" and a negation.
+            out += [(word[:-1], start, end - 1), ("n't", end - 1, end + 2)]
+        else:
+            out.append((word, start, end))
+    return out
+
+
+_WORD = re.compile(r"\w+(?:[.,]\d+)*")
 
 
 def _negated(text: str) -> bool:
@@ -216,6 +227,7 @@ def _negation_conflict(claim: str, window_text: str, out: FactCheck) -> None:
             out.contradicted.append((NEGATION_MARKS[0] if negated else NEGATION_MARKS[1], alike[0]))
 
 
+@lru_cache(maxsize=20_000)
 def _opposed(claim: str, sentence: str) -> tuple[str, str] | None:
     """(a word of the claim, the sentence's word of opposite meaning) when the sentence writes the
     opposite of one of the claim's words and not that word; else None."""
