@@ -84,8 +84,8 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
     # Candidates: a claim's dense hits, and the first `limit` of each fused list. Chunks that only
     # BM25 ranks lower are left out: taking them cost recall on the dev set's tune half.
     eligible = {cid for r in lists for cid in r.dense} | {cid for r in lists for cid, _ in r.fused[:limit]}
-    in_prompt = [_norm(s.snippet) for s in prompt]
-    picked: dict[str, tuple[str, float]] = {}  # chunk id -> (its window around the claim, score)
+    shown = [_norm(s.snippet) for s in prompt]  # what the prompt and the picks already hold
+    picked: list[tuple[str, str, float]] = []  # (chunk id, its window around the claim, score)
     for depth in range(DEPTH):  # round robin: each sentence's best chunk first
         if len(picked) >= limit:
             break
@@ -95,13 +95,16 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
         for claim, (cid, score) in level:
             if len(picked) >= limit:
                 break
-            if cid in picked or cid not in docs:
+            if cid not in docs:
                 continue
+            # Two sentences whose best chunk is the same each get their own window of it: the
+            # one picked for the first may not hold the second's words.
             window = passages.focus(docs[cid].page_content, claim)
-            if _norm(window) and not any(_norm(window) in shown for shown in in_prompt):
-                picked[cid] = (window, score)
+            if _norm(window) and not any(_norm(window) in text for text in shown):
+                picked.append((cid, window, score))
+                shown.append(_norm(window))
     hits = [(Document(page_content=window, metadata=docs[cid].metadata, id=cid), score)
-            for cid, (window, score) in picked.items()]
+            for cid, window, score in picked]
     start = max((s.n for s in prompt), default=0)
     return [dataclasses.replace(s, n=start + s.n, found_after=True) for s in numbered_sources(hits)]
 

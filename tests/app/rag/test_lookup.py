@@ -179,3 +179,26 @@ def test_in_flag_mode_the_answers_pages_come_from_evidence_not_written_markers(l
     # 96 stands in the switch's page; the router's page the answer stands on says 48 in its place.
     assert second.verdict == "contradicted", [(e.url if hasattr(e, "url") else e.n, e.quote) for e in second.evidence]
     assert {"claim": "96", "source": "48"} in [d for e in second.evidence for d in e.differs]
+
+
+def test_two_sentences_whose_best_chunk_is_the_same_each_get_their_own_window_of_it(llm_settings, scripted_llm):
+    # One long chunk holds both facts, far apart: the window picked around the first sentence
+    # does not hold the second's words, so the second must get a window of its own.
+    long_chunk = " ".join(
+        ["The Wombat router ships with 48 Ethernet ports and two fibre uplinks."]
+        + [f"Its status light number {i} blinks green while the firmware checks the disk." for i in range(1, 9)]
+        + ["The Wombat router's case is made of recycled aluminium from old bicycles."])
+    with open_index(llm_settings, write=True) as idx:
+        idx.store.add_documents([Document(long_chunk, metadata={C.SOURCE: ROUTER, C.TITLE: "Wombat router",
+                                                                 C.HEADING_PATH: "Wombat", C.CHUNK_INDEX: 0,
+                                                                 C.CONTENT_HASH: "v1"})], ids=[f"{ROUTER}#0"])
+    llm_settings.retrieval.neighbours = 0
+    scripted_llm.reply("Paris is the capital of France [1]. The Wombat router ships with 48 Ethernet ports. "
+                       "The Wombat router's case is made of recycled aluminium.")
+    ans = RagChain(llm_settings).invoke([{"role": "user", "content": "What is the capital of France?"}], k=1)
+    found = [s for s in ans.sources if s.found_after and s.chunk_id == f"{ROUTER}#0"]
+    assert len(found) == 2 and all(len(s.snippet) < len(long_chunk) for s in found)
+    ports, case = ans.attribution.sentences[1:]
+    assert ports.outcome == case.outcome == "added" and ports.markers != case.markers
+    assert "48 Ethernet ports" in ans.sources[ports.markers[0] - 1].snippet
+    assert "recycled aluminium" in ans.sources[case.markers[0] - 1].snippet
