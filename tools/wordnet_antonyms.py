@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-FILES = {"adj": "a", "adv": "r", "verb": "v"}
+KINDS = ("adj", "adv", "verb")  # nouns' antonyms are roles, not polarity
 POINTER_POS = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
 NOTICE = """\
 # Antonyms of WordNet 3.0 (adjectives, adverbs, verbs; single words), and irregular forms.
@@ -29,31 +29,28 @@ NOTICE = """\
 # kind	pos	word	other   (antonym: word <-> other; form: word is a form of other)"""
 
 
-def _synsets(root: Path, name: str) -> dict[str, list[str]]:
+def _synsets(root: Path, name: str) -> dict[str, tuple[list[str], list[str]]]:
+    """Offset -> (the synset's words, its pointer fields: count, then symbol, offset, pos, source/target each)."""
     out = {}
     for line in (root / f"data.{name}").read_text(encoding="latin-1").splitlines():
         if line.startswith("  "):  # the licence header
             continue
         fields = line.split(" | ")[0].split()
         count = int(fields[3], 16)
-        out[fields[0]] = fields
-        out[fields[0]] = [fields[4 + 2 * i].lower().split("(")[0] for i in range(count)] + [fields]
+        out[fields[0]] = ([fields[4 + 2 * i].lower().split("(")[0] for i in range(count)], fields[4 + 2 * count:])
     return out
 
 
 def antonyms(root: Path) -> set[tuple[str, str, str]]:
     synsets = {name: _synsets(root, name) for name in ("adj", "adv", "verb", "noun")}
     pairs = set()
-    for name in FILES:
-        for offset, entry in synsets[name].items():
-            words, fields = entry[:-1], entry[-1]
-            i = 4 + 2 * len(words)
-            for _ in range(int(fields[i])):
-                symbol, target, pos, source_target = fields[i + 1:i + 5]
-                i += 4
+    for name in KINDS:
+        for words, pointers in synsets[name].values():
+            for i in range(int(pointers[0])):
+                symbol, target, pos, source_target = pointers[1 + 4 * i:5 + 4 * i]
                 if symbol != "!":
                     continue
-                other = synsets[POINTER_POS[pos]][target][:-1][int(source_target[2:], 16) - 1]
+                other = synsets[POINTER_POS[pos]][target][0][int(source_target[2:], 16) - 1]
                 word = words[int(source_target[:2], 16) - 1]
                 if "_" not in word and "_" not in other and "-" not in word + other:
                     pairs.add((name, *sorted((word, other))))
@@ -65,7 +62,7 @@ def main() -> None:
     pairs = antonyms(root)
     words = {(pos, w) for pos, a, b in pairs for w in (a, b)}
     forms = set()
-    for name in FILES:
+    for name in KINDS:
         for line in (root / f"{name}.exc").read_text(encoding="latin-1").splitlines():
             form, *lemmas = line.split()
             forms |= {(name, form, lemma) for lemma in lemmas if (name, lemma) in words and form != lemma}

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from difflib import SequenceMatcher
 
+from opencite.app.citations.antonyms import lemmas, opposites
 from opencite.app.citations.support import stopwords
 from opencite.app.citations.figures import Figure, figure_conflict, figure_found, figures_in
 from opencite.app.citations.names import NAME_TOKEN, NAME_VERSION, Name, flat, name_conflict, name_found, names_in
@@ -231,8 +232,6 @@ def _negation_conflict(claim: str, window_text: str, out: FactCheck) -> None:
 def _opposed(claim: str, sentence: str) -> tuple[str, str] | None:
     """(a word of the claim, the sentence's word of opposite meaning) when the sentence writes the
     opposite of one of the claim's words and not that word; else None."""
-    from opencite.app.citations.antonyms import lemmas, opposites
-
     # Negation words are the other half of polarity ("no" ~ "all" would count them twice).
     claim_words = list(dict.fromkeys(w.lower() for w, _, _ in _words(claim) if w.lower() not in _NEGATION))
     claim_lemmas = frozenset().union(*(lemmas(w) for w in claim_words))

@@ -34,10 +34,12 @@ _MAGNITUDE_LETTERS = {"k": (Decimal(1000), Decimal(1024)), "m": (Decimal(10) ** 
                       "t": (Decimal(10) ** 12,)}
 
 
-# A number as written: "128,256", "1.5", "v4.31.0", "2e-4" (as code writes 0.0002), then what is written on it ("B", "GB", "x", "%",
-# "-bit", "-token"), then an optional spelled magnitude or unit word after a space.
+SCIENTIFIC = r"\d+(?:\.\d+)?[eE][-+]?\d+"  # "2e-4", as code writes 0.0002
+
+# A number as written: "128,256", "1.5", "v4.31.0", "2e-4", then what is written on it ("B", "GB",
+# "x", "%", "-bit", "-token"), then an optional spelled magnitude or unit word after a space.
 _FIGURE = re.compile(
-    r"(?<![\w.])(?P<v>[vV](?=\d))?(?P<num>\d+(?:\.\d+)?[eE][-+]?\d+(?!\w|\.\d)|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)*)"
+    rf"(?<![\w.])(?P<v>[vV](?=\d))?(?P<num>{SCIENTIFIC}(?!\w|\.\d)|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)*)"
     r"(?P<suffix>[a-zA-Z%×]+\b|%)?(?:-(?P<hyphen>[a-zA-Z]+))?"
     r"(?:[ \t]*(?P<word>%|[a-zA-Z]+))?")
 
@@ -102,7 +104,8 @@ def figures_in(text: str) -> list[Figure]:
     for m in _FIGURE.finditer(text):
         num, suffix, hyphen, word = m.group("num"), (m.group("suffix") or ""), m.group("hyphen"), m.group("word")
         written = m.group(0)
-        if m.group("v") or (num.count(".") > 1 and "e" not in num.lower()):
+        scientific = "e" in num.lower()
+        if m.group("v") or (num.count(".") > 1 and not scientific):
             parts = num.split(".")
             while len(parts) > 1 and parts[-1] == "0":
                 parts.pop()
@@ -138,7 +141,7 @@ def figures_in(text: str) -> list[Figure]:
         if not unit and not magnitude and re.fullmatch(r"1[89]\d\d|20\d\d", num):
             unit = "year"  # a bare year: another year in the window is in the same place
         values = {_canon(value * scale) for scale in scales}
-        if "." in num and not magnitude and "e" not in num.lower():
+        if "." in num and not magnitude and not scientific:
             values.add("v:" + _canon(value))  # "4.31" ~ "v4.31.0"
         values = frozenset(values)
         out.append(Figure(written, values, unit, magnitude))

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from opencite.app.citations.figures import SCIENTIFIC
 from opencite.app.citations.support import stopwords
 
 
@@ -93,7 +94,7 @@ def names_in(text: str, *, first_word_too: bool = False) -> list[Name]:
         soft = bool(not first_word_too and first and m.start() == first.start(1) and token[:1].isupper()
                     and token[1:].islower() and token.isalpha())  # "Compared with ...": maybe only a capital
         if (re.fullmatch(r"[vV]?\d[\d,.]*[a-zA-Z%]{0,3}", token) or re.fullmatch(r"\d+[-x×]\w+", token)
-                or re.fullmatch(r"\d+(?:\.\d+)?[eE][-+]?\d+", token)):
+                or re.fullmatch(SCIENTIFIC, token)):
             continue  # a figure ("70B", "16GB", "v4.31.0", "4-bit", "8x", "3e5"), checked as one
         name = _name(token)
         if name:
