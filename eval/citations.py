@@ -2,8 +2,9 @@
 model, people) against what the product retrieves for their questions.
 
 Each line `{id, question, answer, sources?}` (other keys ignored; `sources` as in `eval run`):
-the question goes through the chain's own retrieval (default mode and k), the answer through the
-chain's attribution (settings.attribution; mode `off` is read as `flag`, since checking is the
+the question goes through the chain's own retrieval (default mode and k) and prompt (the passages
+that fill the sources' token budget: what the chain's answer would have stood on), the answer
+through the chain's attribution (settings.attribution; mode `off` is read as `flag`, since checking is the
 point). Writes `<out>/results.jsonl` (one line per answer: id and its sentences with text,
 outcome, verdict, cited URLs, support score, quote and the words that differ when contradicted),
 `summary.json` and `report.md`: page-level citation precision and recall against `sources`, the
@@ -48,7 +49,7 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
     out = Path(out or settings.data_dir / "eval-runs" / f"citations-{Path(path).stem}")
     out.mkdir(parents=True, exist_ok=True)
     k, mode = settings.retrieval.k, settings.retrieval.mode
-    retriever = RetrievalOnly(chain, settings)
+    retriever = RetrievalOnly(chain, settings, prompt=True)
     records = []
     progress = progress or Silent()
     progress.start("attributing", len(questions))
@@ -60,7 +61,8 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
             # the prompt's sources and any the chain found after them (a sentence may cite those)
             urls = {s.n: normalize_url(s.url) for s in attributed.sources}
             sentences = M.sentence_records(attributed.attribution, urls)
-            record = {"id": q.id, "question": q.question, "answer": answers[q.id],
+            record = {"id": q.id, "question": q.question, "prompt_tokens": retrieved.usage["prompt_tokens"],
+                      "answer": answers[q.id],
                       "attributed_answer": attributed.answer, "relevant": q.sources, "sentences": sentences,
                       "citations": M.attribution_stats(sentences, set(q.sources) if q.sources else None)}
             sink.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -68,6 +70,7 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
             progress.advance()
     summary = M.summarise_attribution([r["citations"] for r in records])
     config = {"answers": str(Path(path).resolve()), "k": k, "retrieval_mode": mode,
+              "source_tokens": chain.source_tokens(),
               "attribution": settings.attribution.model_dump(mode="json"),
               "embedding_model": resolve_embedder(settings.embedding).model}
     (out / "summary.json").write_text(json.dumps({"config": config, "summary": summary}, indent=2), encoding="utf-8")
@@ -81,7 +84,7 @@ def report(config: dict, summary: dict, records: list[dict]) -> str:
         return "–" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
 
     lines = [f"# Citation check of {Path(config['answers']).name}", "",
-             f"retrieval: {config['retrieval_mode']}, k={config['k']}; attribution mode "
+             f"retrieval: {config['retrieval_mode']}, k={config['k']}, sources' budget {config.get('source_tokens')} tokens; attribution mode "
              f"{config['attribution']['mode']}, scorer {config['attribution']['scorer']}, "
              f"threshold {config['attribution']['threshold']}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {f(v)} |" for k, v in summary.items()]

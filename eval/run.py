@@ -86,24 +86,33 @@ def run_eval(settings: Settings, questions_path: Path, *, out: Path | None = Non
 
 
 class RetrievalOnly:
-    """Stands in for the chain when no LLM is wanted: the same `retrieve()` the chain calls,
-    its hits numbered as the chain numbers sources, and an empty answer."""
+    """Stands in for the chain when no LLM is wanted: the chain's own retrieval, its hits numbered
+    as the chain numbers sources, and an empty answer. `prompt=True`: the sources of the prompt
+    the chain would send instead (`RagChain.prompt_for`: the passages that fill the sources'
+    budget), what an answer of the chain is checked against."""
 
-    def __init__(self, chain, settings: Settings) -> None:
-        self.chain, self.settings = chain, settings
+    def __init__(self, chain, settings: Settings, prompt: bool = False) -> None:
+        self.chain, self.settings, self.prompt = chain, settings, prompt
         self.endpoint = None
 
     def invoke(self, messages: list[dict], k: int, retrieval_mode: str):
         from opencite.app.rag.chain import RagAnswer
         from opencite.app.rag.chain_run import numbered_sources
-        from opencite.app.rag.retrieval import retrieve
+        from opencite.app.rag.retrieval import retrieve_spans
+        from opencite.app.rag.tokens import count_messages
 
         question = messages[-1]["content"]
         t0 = time.perf_counter()
-        hits = retrieve(self.chain.index, question, k, self.settings, retrieval_mode)
-        sources = numbered_sources(hits)
-        return RagAnswer(question, question, "", sources, [], 0,
-                         timings={"retrieve_s": time.perf_counter() - t0})
+        hits = retrieve_spans(self.chain.index, question, k, self.settings, retrieval_mode)
+        timings = {"retrieve_s": time.perf_counter() - t0}
+        if not self.prompt:
+            return RagAnswer(question, question, "", numbered_sources([(d, s) for d, s, _ in hits]), [], 0,
+                             timings=timings)
+        fitted = self.chain.prompt_for(question, hits)
+        counter = self.chain.counter()
+        usage = {"prompt_tokens": count_messages(counter, fitted.prompt), "completion_tokens": 0,
+                 "usage_counted_by": "tokenizer" if counter.exact else "estimate"}
+        return RagAnswer(question, question, "", fitted.sources, [], 0, usage=usage, timings=timings)
 
 
 def open_before_threads(chain) -> None:

@@ -29,7 +29,7 @@ from opencite.app.rag import passages
 from opencite.app.rag.checking import Groundwork, check_answer
 from opencite.app.rag.retrieval import retrieve_spans
 from opencite.app.citations.sentences import markers_in, split_sentences
-from opencite.app.rag.budget import fit_prompt, local_cpu_engine, room_for_sources, source_budget
+from opencite.app.rag.budget import FittedPrompt, fit_prompt, local_cpu_engine, room_for_sources, source_budget
 from opencite.app.rag.tokens import count_messages, token_counter
 from opencite.serving.endpoint import LLMEndpoint, resolve_llm
 from opencite.store.index import OpenIndex, open_index
@@ -262,24 +262,27 @@ class RagChain:
         return source_budget(self.settings, self.context_window())
 
     def _fit_prompt(self, run: ChainRun, hits) -> str | None:
-        """The prompt's sources: windows around the hits' best sentences filling the sources'
-        token budget (`passages.select`), then fitted into the window (`fit_prompt`), which also
-        makes sure the budget holds."""
         max_tokens = int(run.llm_options.get("max_tokens") or self.settings.llm.max_tokens)
+        fitted = self.prompt_for(run.standalone, hits, max_tokens)
+        run.sources, run.prompt = fitted.sources, fitted.prompt
+        return fitted.overflow
+
+    def prompt_for(self, question: str, hits, max_tokens: int | None = None) -> FittedPrompt:
+        """The prompt this chain sends for `hits` (`retrieve_spans`): windows around the hits'
+        best sentences filling the sources' token budget (`passages.select`), then fitted into
+        the window (`fit_prompt`), which also makes sure the budget holds. `opencite eval
+        citations` checks answers against these sources, as the chain does."""
+        max_tokens = max_tokens or self.settings.llm.max_tokens
         counter, window = self.counter(), self.context_window()
-        budget = room_for_sources(run.standalone, counter, window, max_tokens, self.source_tokens())
+        budget = room_for_sources(question, counter, window, max_tokens, self.source_tokens())
         ranked = numbered_sources([(doc, score) for doc, score, _ in hits])
         if budget <= 0:  # the question alone does not fit: fit_prompt says so, sources kept
-            fitted = fit_prompt(run.standalone, ranked, counter, window, max_tokens)
-            run.sources, run.prompt = fitted.sources, fitted.prompt
-            return fitted.overflow
-        chosen = passages.select(run.standalone, passages.candidates(hits, ranked), counter, budget)
+            return fit_prompt(question, ranked, counter, window, max_tokens)
+        chosen = passages.select(question, passages.candidates(hits, ranked), counter, budget)
         if not chosen and ranked:  # not one window fits: the best hit's own chunk, shortened
             doc, _, (start, end) = hits[0]
             chosen = [dataclasses.replace(ranked[0], snippet=doc.page_content[start:end])]
-        fitted = fit_prompt(run.standalone, chosen, counter, window, max_tokens, self.source_tokens())
-        run.sources, run.prompt = fitted.sources, fitted.prompt
-        return fitted.overflow
+        return fit_prompt(question, chosen, counter, window, max_tokens, self.source_tokens())
 
     def _counted_usage(self, run: ChainRun) -> dict:
         """Usage for a server that reports none (no `stream_options.include_usage`): the answer

@@ -4,7 +4,8 @@ Serves the shared blog with its serve_blog.py and ingests it with the project's 
 MiniLM (offline) into a cache folder keyed by the corpus, the embedder and the chunking settings
 (reused on the next run), then for each answer of `data/eval/citations-dev-<half>.jsonl`:
 retrieves for its question as `opencite eval citations` does (`RetrievalOnly`, the settings'
-mode, `--k`, `--neighbours`), attributes the answer as written (no markers) with the default
+mode, `--k`, `--neighbours`; with `--budget`, the prompt's passages as the chain picks them),
+attributes the answer as written (no markers) with the default
 attribution settings (mode `repair`), and attributes each twin answer (the answer with one
 sentence replaced by its false twin).
 
@@ -13,14 +14,16 @@ Prints, overall and per sentence kind (and per alteration for the twins):
 - recall: factual sentences citing a gold page (a sentence not checked counts as a miss);
 - twins flagged: altered sentences whose verdict is `contradicted` or `not_found`;
 - correct answers with any factual sentence flagged, and the share of true sentences flagged;
-- verdict counts; prompt tokens p50/p95 (the sources as the chain's `fit_prompt` would put them,
-  estimated tokens unless the served model's tokenizer is on this machine).
+- verdict counts; prompt tokens p50/p95 (the prompt the chain would send, estimated tokens unless
+  the served model's tokenizer is on this machine).
 
     python tests/benchmarks/bench_citations_devset.py --half tune [--k 10 --neighbours 1]
         [--budget N] [--cache DIR] [--misses]
 
-`--budget N`: the prompt may hold N tokens of question and sources (`fit_prompt` with a context
-window of N + max_tokens); lower-ranked sources beyond it are left out, as the chain would.
+`--budget N`: the sources' token budget (`OPENCITE_RETRIEVAL__SOURCE_TOKENS`; the CPU engine's
+default is 1500), filled by the chain's own `prompt_for` (sentence windows around the hits' best
+sentences, `passages.select`). Without it: the k hits with their neighbours, whole (the prompt
+before #24).
 Tune on the tune half only; run `--half test` only to report.
 """
 
@@ -49,7 +52,7 @@ def main() -> None:
     ap.add_argument("--half", choices=("tune", "test"), required=True)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--neighbours", type=int, default=1)
-    ap.add_argument("--budget", type=int, default=None, help="prompt tokens (question + sources)")
+    ap.add_argument("--budget", type=int, default=None, help="the sources' token budget (the CPU default: 1500)")
     ap.add_argument("--corpus", type=Path, default=SHARED / "corpus")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                     / "opencite" / "bench-devset")
@@ -64,6 +67,8 @@ def main() -> None:
     base, _ = indexed_blog(args)
     os.environ.update(OPENCITE_RETRIEVAL__K=str(args.k), OPENCITE_RETRIEVAL__NEIGHBOURS=str(args.neighbours),
                       OPENCITE_RETRIEVAL__LOOKUP_PASSAGES=str(args.lookup))
+    if args.budget:
+        os.environ["OPENCITE_RETRIEVAL__SOURCE_TOKENS"] = str(args.budget)
     run(args, base)
 
 
@@ -88,6 +93,9 @@ def indexed_blog(args) -> tuple[str, Path]:
         if path.is_file():
             key.update(str(path.relative_to(args.corpus)).encode() + b"\0" + path.read_bytes())
     key.update(model.encode())
+    # The ingest code makes the chunks: a change to it (extraction, chunking) is a new index.
+    for path in sorted((Path(__file__).resolve().parents[2] / "ingest").glob("*.py")):
+        key.update(path.read_bytes())
     # What changes the index's content (not how fast it is built: batch sizes, caches, devices).
     embedding = {k: v for k, v in settings.embedding.model_dump(mode="json").items()
                  if k in ("model", "normalize", "query_instruction", "precision")}
@@ -134,7 +142,7 @@ def run(args, base: str) -> None:
     if settings.attribution.mode == "off":
         settings = settings.model_copy(update={"attribution": settings.attribution.model_copy(update={"mode": "repair"})})
     chain = RagChain(settings)
-    retriever = RetrievalOnly(chain, settings)
+    retriever = RetrievalOnly(chain, settings, prompt=bool(args.budget))
     open_before_threads(retriever)
     vectors = None
     if hasattr(chain.scorer, "embeddings"):  # sentence vectors kept on disk: a rerun embeds nothing new
@@ -152,11 +160,11 @@ def run(args, base: str) -> None:
         gold = set(q.sources or [])
         retrieved = retriever.invoke([{"role": "user", "content": q.question}], k=k, retrieval_mode=mode)
         sources = retrieved.sources
-        window = (args.budget + max_tokens) if args.budget else 10 ** 7
-        fitted = fit_prompt(q.question, sources, counter, window, max_tokens)
-        prompt_tokens.append(count_messages(counter, fitted.prompt))
         if args.budget:
-            sources = fitted.sources
+            prompt_tokens.append(retrieved.usage["prompt_tokens"])
+        else:
+            prompt_tokens.append(count_messages(counter, fit_prompt(q.question, sources, counter, 10 ** 7,
+                                                                    max_tokens).prompt))
         urls = {s.n: normalize_url(s.url) for s in sources}
         texts = [s["text"] for s in item["sentences"]]
 

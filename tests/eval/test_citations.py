@@ -76,3 +76,30 @@ def test_cli_checks_against_the_kb_given_with_kb(settings_env, tmp_path):
     assert line["sentences"][0]["cited"] == ["https://blog.example/blog/paris"]
     res = CliRunner().invoke(app, ["eval", "citations", str(answers), "--kb", "nope"])
     assert res.exit_code == 2 and "nope" in res.output and "Traceback" not in res.output
+
+
+def test_answers_are_checked_against_the_prompt_the_chain_would_send(settings, tmp_path):
+    """The sources an answer is checked against are the chain's prompt (the passages filling the
+    sources' token budget), not every retrieved hit whole: what the chain's answer stood on."""
+    from opencite.app.rag.chain import RagChain
+    from opencite.app.rag.retrieval import retrieve_spans
+    from opencite.eval.run import RetrievalOnly
+
+    add_pages(settings, PAGES)
+    settings.retrieval.source_tokens = 64
+    chain = RagChain(settings)
+    question = [{"role": "user", "content": ANSWERS[0]["question"]}]
+    k, mode = settings.retrieval.k, settings.retrieval.mode
+    whole = RetrievalOnly(chain, settings).invoke(question, k=k, retrieval_mode=mode)
+    prompt = RetrievalOnly(chain, settings, prompt=True).invoke(question, k=k, retrieval_mode=mode)
+    hits = retrieve_spans(chain.index, ANSWERS[0]["question"], k, settings, mode)
+    assert prompt.sources == chain.prompt_for(ANSWERS[0]["question"], hits).sources
+    counter = chain.counter()
+    tokens = sum(counter.count(s.snippet) for s in prompt.sources)
+    assert 0 < tokens <= 64 < sum(counter.count(s.snippet) for s in whole.sources)
+    assert prompt.usage["prompt_tokens"] > tokens
+
+    result = run_citations(settings, write(tmp_path, ANSWERS[:1]), out=tmp_path / "out", base_url="https://blog.example",
+                           chain=chain)
+    assert result["config"]["source_tokens"] == 64
+    assert result["records"][0]["prompt_tokens"] == prompt.usage["prompt_tokens"]
