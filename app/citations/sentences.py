@@ -3,8 +3,9 @@
 Markdown-aware: markdown-it-py finds the blocks, and only prose is split — paragraphs, list
 items and quotes; headings, code blocks, HTML blocks and tables are not sentences to verify
 (`tables=True` keeps table rows, one span each, for the sources' side, where a row can be the
-evidence, with its table's header row as `context`; and the lines of code blocks, one span each,
-where an argument, a default or a comment can be). Inside a block, NLTK's Punkt splitter (no trained data needed) cuts sentences, with
+evidence, with its table's header row as `context`; and the statements of code blocks, one span
+each — a line, or a call whose arguments stand one per line — where an argument, a default or a
+comment can be). Inside a block, NLTK's Punkt splitter (no trained data needed) cuts sentences, with
 common abbreviations declared so "e.g." and "approx." do not end one; decimals and versions
 ("46.7B", "v1.4.0") never do. Inline code is masked while splitting. A citation marker written
 after the full stop ("... capital. [1]") belongs to the sentence before it.
@@ -31,6 +32,9 @@ _INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _LEADING_MARKERS = re.compile(r"\s*(?:\[\d+(?:\s*,\s*\d+)*\]\s*)+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _md = MarkdownIt("commonmark").enable("table")
+_CODE_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'")  # a one-line string literal
+_CODE_COMMENT = re.compile(r"(?:^|\s)(?:#|//).*")
+MAX_STATEMENT_LINES = 12
 
 
 @dataclass(frozen=True)
@@ -101,14 +105,37 @@ def split_sentences(text: str, *, tables: bool = False) -> list[Sentence]:
                 s = start + text[start:end].index(row)
                 out.append(Sentence(s, s + len(row), row, markers_in(row), header))
         elif tables and tok.type in ("fence", "code_block") and tok.map:
-            start, end = span(tok.map)
-            pos = start
-            for line in text[start:end].splitlines(keepends=True):
-                code = line.strip()
-                if code and not code.startswith(("```", "~~~")) and re.search(r"\w", code):
-                    s = pos + line.index(code)
-                    out.append(Sentence(s, s + len(code), code, ()))
-                pos += len(line)
+            out.extend(_code_statements(text, *span(tok.map)))
+    return out
+
+
+def _code_statements(text: str, start: int, end: int) -> list[Sentence]:
+    """A code block's statements, one span each: a line, or the lines of a call or literal whose
+    brackets stay open across them (a call written one argument per line is one statement, as
+    its reader takes it: "samples with top_k=10, max_length=200" names two of its lines).
+    A statement longer than MAX_STATEMENT_LINES goes line by line."""
+    out: list[Sentence] = []
+    lines: list[tuple[int, int]] = []  # the statement's lines with a word in them
+    depth, pos = 0, start
+
+    def flush() -> None:
+        spans = [(lines[0][0], lines[-1][1])] if len(lines) <= MAX_STATEMENT_LINES else lines
+        out.extend(Sentence(a, b, text[a:b], ()) for a, b in spans)
+        lines.clear()
+
+    for line in text[start:end].splitlines(keepends=True):
+        code = line.strip()
+        if code and not code.startswith(("```", "~~~")):
+            if re.search(r"\w", code):
+                s = pos + line.index(code)
+                lines.append((s, s + len(code)))
+            bare = _CODE_COMMENT.sub("", _CODE_STRING.sub("", code))
+            depth = max(0, depth + sum(bare.count(c) for c in "([{") - sum(bare.count(c) for c in ")]}"))
+            if depth == 0 and lines:
+                flush()
+        pos += len(line)
+    if lines:
+        flush()
     return out
 
 

@@ -54,3 +54,16 @@ def test_claims_are_plain_text_and_links_are_not_markers():
 
 def test_plain_text_drops_markdown_syntax():
     assert plain_text("A *b* [c](http://x) \\_d\\_ <b>e</b>") == "A b c _d_ e"
+
+
+def test_a_call_written_one_argument_per_line_is_one_statement_of_the_source():
+    """A reader takes `pipeline(...)` with its arguments as one statement ("samples with top_k=10
+    and caps the output at max_length 200"); brackets inside strings and comments do not count."""
+    code = ("```python\nimport torch\nout = pipeline(\n    'a (quoted', # a comment (\n    top_k=10,\n"
+            "    max_length=200,\n)\nprint(out)\n```")
+    spans = texts("Text.\n\n" + code, tables=True)
+    assert spans[1:] == ["import torch",
+                         "out = pipeline(\n    'a (quoted', # a comment (\n    top_k=10,\n    max_length=200,",
+                         "print(out)"]
+    long = "```\nx = f(\n" + "".join(f"    a{i}={i},\n" for i in range(20)) + ")\n```"
+    assert len(texts(long, tables=True)) == 21  # past MAX_STATEMENT_LINES: line by line
