@@ -25,6 +25,8 @@ _KEY_VALUE = re.compile(
     r"(?:--(?P<flag>[A-Za-z][\w-]*)(?:[ \t]*=[ \t]*|[ \t]+)|(?<![\w.-])[\"']?(?P<key>[A-Za-z_]\w*)[\"']?[ \t]*[=:][ \t]*)"
     + _VALUE + r"(?![\w.])")
 _WORD = re.compile(r"[^\W_]+")
+# After `key: Word`, another word that is no key of its own: the value is a phrase's first word.
+_PHRASE = re.compile(r"[ \t]+[A-Za-z]+\b(?![ \t]*[:=])")
 NEAR = 4  # words between a setting's spelled-out name and its value in a claim
 
 
@@ -38,8 +40,11 @@ def written_settings(text: str) -> tuple[tuple[str, str], ...]:
     out = []
     for m in _KEY_VALUE.finditer(text):
         name = m.group("flag") or m.group("key")
-        if m.group("key") and "_" not in name and "=" not in m.group(0):
-            continue  # "Note: 5" is prose; `top_k: 5` and `k=5` are settings
+        if m.group("key") and "=" not in m.group(0):
+            if "_" not in name:
+                continue  # "Note: 5" is prose; `top_k: 5` and `k=5` are settings
+            if m.group("value")[0].isalpha() and _PHRASE.match(text, m.end()):
+                continue  # a definition list: "`top_p`: The cumulative probability of ..."
         out.append((_key(name), m.group("value").rstrip(".,;:")))  # a sentence's end is not the value's
     return tuple(out)
 

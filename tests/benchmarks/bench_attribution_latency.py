@@ -8,7 +8,7 @@ of a blog page under another URL, so near-duplicates compete in the KB lookup.
 
 Each answer: the sentences of one dev-set test answer, then of the following ones, to 10
 sentences (the later ones are mostly not in the prompt's sources, so the KB lookup runs, the
-costly case). The sources: what the chain retrieves for the first answer's question at the CPU
+costly case). The sources: the prompt the chain builds for the first answer's question at the CPU
 engine's source budget. As in a streamed answer, attribution's work on the sources and on all
 sentences but the last is done while the LLM writes (`warm_attribution`, waited for here);
 what is timed is `RagChain.attribute` after the last token. Two ways, in the same run: the
@@ -130,7 +130,6 @@ def measure(settings, answers: list[tuple[str, str]]) -> None:
     (its own vector cache) over the same index, alternating which goes first: `embed` warms the
     sources' and the written sentences' vectors (the baseline); `check` also checks the written
     sentences, KB lookup included, and keeps what it finds (`checking.Groundwork`)."""
-    from opencite.app.rag.budget import fit_prompt
     from opencite.app.rag.chain import RagAnswer, RagChain
     from opencite.app.rag.checking import Groundwork
     from opencite.app.citations.sentences import split_sentences
@@ -142,9 +141,8 @@ def measure(settings, answers: list[tuple[str, str]]) -> None:
         return copy
 
     chains = {"embeds only": RagChain(ahead("embed")), "checks ahead": RagChain(ahead("check"))}
-    retriever = RetrievalOnly(chains["embeds only"], settings)
+    retriever = RetrievalOnly(chains["embeds only"], settings, prompt=True)
     open_before_threads(retriever)
-    counter = chains["embeds only"].counter()
     after = {name: [] for name in chains}
     ahead = {name: [] for name in chains}  # the work done while the LLM wrote, for the record
     lookups = {name: [] for name in chains}
@@ -152,9 +150,7 @@ def measure(settings, answers: list[tuple[str, str]]) -> None:
     sentences_checked = []
     for i, (question, answer) in enumerate(answers):
         sources = retriever.invoke([{"role": "user", "content": question}], k=settings.retrieval.k,
-                                   retrieval_mode=settings.retrieval.mode).sources
-        sources = fit_prompt(question, sources, counter, settings.llm.context_window or 32768,
-                             settings.llm.max_tokens, chains["embeds only"].source_tokens()).sources
+                                   retrieval_mode=settings.retrieval.mode).sources  # the chain's prompt
         split = split_sentences(answer)
         written = answer[: split[-1].start] if split else ""
         for name in (list(chains) if i % 2 else list(chains)[::-1]):

@@ -78,7 +78,6 @@ def main() -> None:
 def measure(settings, answers: list[tuple[str, str]], tokens: int) -> None:
     import httpx
 
-    from opencite.app.rag.budget import fit_prompt
     from opencite.app.rag.chain import RagChain
     from opencite.eval.run import RetrievalOnly, open_before_threads
     from opencite.serving.endpoint import resolve_llm
@@ -106,16 +105,13 @@ def measure(settings, answers: list[tuple[str, str]], tokens: int) -> None:
 
     chains = {"embed": chain("embed"), "check": chain("check")}
     assert not chains["embed"].checks_ahead() and chains["check"].checks_ahead()
-    retriever = RetrievalOnly(chains["embed"], settings)
+    retriever = RetrievalOnly(chains["embed"], settings, prompt=True)
     open_before_threads(retriever)
-    counter = chains["embed"].counter()
     pace = decode()  # warm-up; the decode's length spreads each answer's sentence ends
     seconds: dict[str, list[float]] = {way: [] for way in WAYS}
     for i, (question, answer) in enumerate(answers[1:]):
         sources = retriever.invoke([{"role": "user", "content": question}], k=settings.retrieval.k,
-                                   retrieval_mode=settings.retrieval.mode).sources
-        sources = fit_prompt(question, sources, counter, 32768, settings.llm.max_tokens,
-                             chains["embed"].source_tokens()).sources
+                                   retrieval_mode=settings.retrieval.mode).sources  # the chain's prompt
         for way in WAYS[i % 3:] + WAYS[:i % 3]:
             if way != "none":  # done during the prefill in the chain: before decoding here
                 chains[way].warm_attribution(sources, "", None).result()

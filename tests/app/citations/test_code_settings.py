@@ -12,6 +12,9 @@ def test_settings_as_code_writes_them():
                                               "learning_rate": "2e-4", "lora_r": "16", "lora_alpha": "32"}
     assert dict(written_settings(CALL))["revision"] == '"flax"'
     assert written_settings("Note: 5 models. Llama 2: the best.") == ()  # prose, not settings
+    # A definition list names a setting and describes it: no value ("The" is not one).
+    assert written_settings("top_p: The cumulative probability of tokens to keep.") == ()
+    assert dict(written_settings("model_id: Qwen batch_size: 2")) == {"model_id": "Qwen", "batch_size": "2"}
 
 
 def test_a_setting_given_another_value_in_code_or_in_words_is_contradicted():
