@@ -4,9 +4,10 @@ After generation, answer sentences that no prompt source supports are searched f
 answer's knowledge base (the chain's own index): one batched hybrid query for all of them — their
 texts embedded in one call, one Chroma query with every vector, one BM25 search each, fused per
 sentence like `retrieval.hybrid`. The best chunks not already in the prompt (round robin over the
-sentences, at most `retrieval.lookup_passages`) join attribution as extra sources numbered after
-the prompt's, `found_after=True`. Attribution then runs again with them; only the sentences the
-prompt did not support take the new result (`merge`), so what the prompt supports never moves.
+sentences, chunks of the prompt's own pages before others, at most `retrieval.lookup_passages`)
+join attribution as extra sources numbered after the prompt's, `found_after=True`. Attribution
+then runs again with them; only the sentences the prompt did not support take the new result
+(`merge`), so what the prompt supports never moves.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from opencite.app.citations.sentences import claim_text
 from opencite.app.rag import fusion, passages
 from opencite.app.rag.chain_run import numbered_sources
 from opencite.app.rag.retrieval import bm25_index, documents_by_id
+from opencite.store import constants as C
 from opencite.store.index import OpenIndex
 from opencite.settings import Settings
 
@@ -84,6 +86,12 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
     # Candidates: a claim's dense hits, and the first `limit` of each fused list. Chunks that only
     # BM25 ranks lower are left out: taking them cost recall on the dev set's tune half.
     eligible = {cid for r in lists for cid in r.dense} | {cid for r in lists for cid, _ in r.fused[:limit]}
+    # The prompt's pages first: the answer was written from them, so a fact their excerpts left
+    # out most likely stands elsewhere on the same page (not on a sibling post that words it alike).
+    pages = {s.url for s in prompt}
+    on_page = _sources_of(index, sorted(eligible))
+    lists = [Ranked(r.dense, tuple(sorted(r.fused, key=lambda hit: on_page.get(hit[0]) not in pages)))
+             for r in lists]
     shown = [_norm(s.snippet) for s in prompt]  # what the prompt and the picks already hold
     picked: list[tuple[str, str, float]] = []  # (chunk id, its window around the claim, score)
     for depth in range(DEPTH):  # round robin: each sentence's best chunk first
@@ -107,6 +115,14 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
             for cid, window, score in picked]
     start = max((s.n for s in prompt), default=0)
     return [dataclasses.replace(s, n=start + s.n, found_after=True) for s in numbered_sources(hits)]
+
+
+def _sources_of(index: OpenIndex, ids: list[str]) -> dict[str, str]:
+    """Each chunk's page URL (metadata only: the texts are read for the few the round robin reaches)."""
+    if not ids:
+        return {}
+    got = index.collection.get(ids=ids, include=["metadatas"])
+    return {i: str((meta or {}).get(C.SOURCE) or "") for i, meta in zip(got["ids"], got["metadatas"])}
 
 
 def _norm(text: str) -> str:

@@ -202,3 +202,25 @@ def test_two_sentences_whose_best_chunk_is_the_same_each_get_their_own_window_of
     assert ports.outcome == case.outcome == "added" and ports.markers != case.markers
     assert "48 Ethernet ports" in ans.sources[ports.markers[0] - 1].snippet
     assert "recycled aluminium" in ans.sources[case.markers[0] - 1].snippet
+
+
+def test_the_prompts_own_pages_are_looked_up_before_other_pages(llm_settings, scripted_llm):
+    """The answer was written from the prompt's pages: a fact their excerpts left out is taken from
+    the same page, before a sibling page that words it even more alike."""
+    add_router(llm_settings)
+    review = "https://blog.example/router-review"
+    with open_index(llm_settings, write=True) as idx:
+        idx.store.add_documents([Document("The Wombat router ships with 48 Ethernet ports.",
+                                          metadata={C.SOURCE: review, C.TITLE: "Review", C.HEADING_PATH: "Review",
+                                                    C.CHUNK_INDEX: 0, C.CONTENT_HASH: "v1"})], ids=[f"{review}#0"])
+    llm_settings.retrieval.neighbours = 0
+    llm_settings.retrieval.lookup_passages = 1
+    scripted_llm.responder = lambda messages: (
+        f"The Wombat router is made by Marsupial Networks [{numbers(messages)[ROUTER]}]. "
+        "The Wombat router ships with 48 Ethernet ports.")
+    ans = RagChain(llm_settings).invoke([{"role": "user", "content": "What is the Wombat router's case made of?"}],
+                                       k=1)
+    assert [s.url for s in ans.sources] == [ROUTER, ROUTER]  # the prompt's page, then its own chunk
+    found = ans.sources[1]
+    assert found.found_after and found.chunk_id == f"{ROUTER}#2"
+    assert ans.attribution.sentences[1].outcome == "added" and ans.attribution.sentences[1].markers == [2]
