@@ -4,8 +4,8 @@ model, people) against what the product retrieves for their questions.
 Each line `{id, question, answer, sources?}` (other keys ignored; `sources` as in `eval run`):
 the question goes through the chain's own retrieval (default mode and k) and prompt (the passages
 that fill the sources' token budget: what the chain's answer would have stood on), the answer
-through the chain's attribution (settings.attribution; mode `off` is read as `flag`, since checking is the
-point). Writes `<out>/results.jsonl` (one line per answer: id and its sentences with text,
+through the chain's attribution (settings.attribution; mode `off` is read as `flag`, since
+checking is the point). Writes `<out>/results.jsonl` (one line per answer: id and its sentences with text,
 outcome, verdict, cited URLs, support score, quote and the words that differ when contradicted),
 `summary.json` and `report.md`: page-level citation precision and recall against `sources`, the
 outcome and verdict counts, and the contradicted and unverified sentences.
@@ -84,7 +84,8 @@ def report(config: dict, summary: dict, records: list[dict]) -> str:
         return "–" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
 
     lines = [f"# Citation check of {Path(config['answers']).name}", "",
-             f"retrieval: {config['retrieval_mode']}, k={config['k']}, sources' budget {config.get('source_tokens')} tokens; attribution mode "
+             f"retrieval: {config['retrieval_mode']}, k={config['k']}, sources' budget "
+             f"{config.get('source_tokens')} tokens; attribution mode "
              f"{config['attribution']['mode']}, scorer {config['attribution']['scorer']}, "
              f"threshold {config['attribution']['threshold']}", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {f(v)} |" for k, v in summary.items()]
