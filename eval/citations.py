@@ -45,11 +45,11 @@ def run_citations(settings: Settings, path: Path, *, out: Path | None = None, ba
     if settings.attribution.mode == "off":
         settings = settings.model_copy(update={"attribution": settings.attribution.model_copy(update={"mode": "flag"})})
     chain = chain or RagChain(settings)
-    open_before_threads(RetrievalOnly(chain, settings))
+    retriever = RetrievalOnly(chain, settings, prompt=True)
+    open_before_threads(retriever)
     out = Path(out or settings.data_dir / "eval-runs" / f"citations-{Path(path).stem}")
     out.mkdir(parents=True, exist_ok=True)
     k, mode = settings.retrieval.k, settings.retrieval.mode
-    retriever = RetrievalOnly(chain, settings, prompt=True)
     records = []
     progress = progress or Silent()
     progress.start("attributing", len(questions))

@@ -99,7 +99,7 @@ class RetrievalOnly:
         from opencite.app.rag.chain import RagAnswer
         from opencite.app.rag.chain_run import numbered_sources
         from opencite.app.rag.retrieval import retrieve_spans
-        from opencite.app.rag.tokens import count_messages
+        from opencite.app.rag.tokens import counted_usage
 
         question = messages[-1]["content"]
         t0 = time.perf_counter()
@@ -109,10 +109,8 @@ class RetrievalOnly:
             return RagAnswer(question, question, "", numbered_sources([(d, s) for d, s, _ in hits]), [], 0,
                              timings=timings)
         fitted = self.chain.prompt_for(question, hits)
-        counter = self.chain.counter()
-        usage = {"prompt_tokens": count_messages(counter, fitted.prompt), "completion_tokens": 0,
-                 "usage_counted_by": "tokenizer" if counter.exact else "estimate"}
-        return RagAnswer(question, question, "", fitted.sources, [], 0, usage=usage, timings=timings)
+        return RagAnswer(question, question, "", fitted.sources, [], 0,
+                         usage=counted_usage(self.chain.counter(), fitted.prompt), timings=timings)
 
 
 def open_before_threads(chain) -> None:

@@ -30,7 +30,7 @@ from opencite.app.rag.checking import Groundwork, check_answer
 from opencite.app.rag.retrieval import retrieve_spans
 from opencite.app.citations.sentences import markers_in, split_sentences
 from opencite.app.rag.budget import FittedPrompt, fit_prompt, local_cpu_engine, room_for_sources, source_budget
-from opencite.app.rag.tokens import count_messages, token_counter
+from opencite.app.rag.tokens import counted_usage, token_counter
 from opencite.serving.endpoint import LLMEndpoint, resolve_llm
 from opencite.store.index import OpenIndex, open_index
 from opencite.settings import Settings
@@ -288,10 +288,7 @@ class RagChain:
         """Usage for a server that reports none (no `stream_options.include_usage`): the answer
         and the prompt messages counted with the served model's tokenizer (an estimate when it
         is not on this machine; the prompt adds a per-message allowance for the chat template)."""
-        counter = self.counter()
-        return {"prompt_tokens": count_messages(counter, run.prompt),
-                "completion_tokens": counter.count("".join(run.generated)),
-                "usage_counted_by": "tokenizer" if counter.exact else "estimate"}
+        return counted_usage(self.counter(), run.prompt, "".join(run.generated))
 
     def _check_complete(self, run: ChainRun) -> None:
         # An OpenAI-compatible stream ends with a finish_reason; a dropped connection does not.

@@ -89,7 +89,8 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
     # The prompt's pages first: the answer was written from them, so a fact their excerpts left
     # out most likely stands elsewhere on the same page (not on a sibling post that words it alike).
     pages = {s.url for s in prompt}
-    on_page = _sources_of(index, sorted(eligible))
+    on_page = {cid: str(doc.metadata.get(C.SOURCE) or "") for cid, doc in docs.items()}
+    on_page |= _sources_of(index, sorted(eligible - set(on_page)))  # the chunks not read before
     lists = [Ranked(r.dense, tuple(sorted(r.fused, key=lambda hit: on_page.get(hit[0]) not in pages)))
              for r in lists]
     shown = [_norm(s.snippet) for s in prompt]  # what the prompt and the picks already hold

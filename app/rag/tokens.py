@@ -104,3 +104,10 @@ def token_counter(*candidates: str | None) -> TokenCounter:
 
 def count_messages(counter: TokenCounter, messages: list[dict]) -> int:
     return sum(counter.count(m["content"]) + MESSAGE_OVERHEAD for m in messages)
+
+
+def counted_usage(counter: TokenCounter, prompt: list[dict], completion: str = "") -> dict:
+    """Usage as an OpenAI server reports it, counted here with `counter` (the served model's
+    tokenizer, or an estimate when it is not on this machine: `usage_counted_by` says which)."""
+    return {"prompt_tokens": count_messages(counter, prompt), "completion_tokens": counter.count(completion),
+            "usage_counted_by": "tokenizer" if counter.exact else "estimate"}
