@@ -16,6 +16,7 @@ from functools import lru_cache
 
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+from markdown_it import MarkdownIt
 
 from opencite.store import constants as C
 from opencite.ingest.documents import SourceDocument
@@ -23,6 +24,7 @@ from opencite.settings import ChunkingSettings
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_TABLES = MarkdownIt("commonmark").enable("table")
 # Tokens the model adds around every input ([CLS]/[SEP], <s></s>): a chunk plus these must fit.
 _SPECIAL_TOKENS = 2
 
@@ -208,12 +210,32 @@ class Chunker:
         }
         chunks: list[Document] = []
         for section in split_sections(doc.text):
+            headers = table_headers(section.text)
             for piece in self.split_text(section.text):
                 if not piece.strip():
                     continue
                 meta = dict(base, **{C.HEADING_PATH: section.heading_path, C.CHUNK_INDEX: len(chunks)})
+                header = headers.get(piece.strip("\n").split("\n", 1)[0].strip())
+                if header:
+                    meta[C.TABLE_HEADER] = header
                 chunks.append(Document(page_content=piece.strip("\n"), metadata=meta))
         return chunks
+
+
+def table_headers(text: str) -> dict[str, str]:
+    """Each body row of the tables in `text` (the line, stripped) -> its table's header and
+    delimiter lines: a chunk that starts with that row starts inside the table. A row repeated
+    in two tables keeps the first table's header."""
+    lines = text.split("\n")
+    out: dict[str, str] = {}
+    header = ""
+    for tok in _TABLES.parse(text):
+        if tok.type == "thead_open" and tok.map:
+            header = "\n".join(line.strip() for line in lines[tok.map[0]:tok.map[0] + 2])
+        elif tok.type == "tbody_open" and tok.map and header:
+            for line in lines[tok.map[0]:tok.map[1]]:
+                out.setdefault(line.strip(), header)
+    return out
 
 
 def chunk_id(doc: Document) -> str:

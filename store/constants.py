@@ -15,6 +15,10 @@ FETCHED_AT = "fetched_at"  # ISO-8601 UTC
 # ends and on chunks stored before they were written): readers fetch a hit's neighbours by id.
 PREV_CHUNK = "prev_chunk"
 NEXT_CHUNK = "next_chunk"
+# The header and delimiter lines of the table a chunk starts inside (absent otherwise): the chunker
+# cut a long table between rows, and rows without their header say nothing of what their cells are.
+# Readers write it above the rows; the chunk's text, id and vector stay without it.
+TABLE_HEADER = "table_header"
 
 # Collection metadata: the embedder that built the collection.
 COLLECTION_MODEL = "opencite:embedding_model"

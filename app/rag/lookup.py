@@ -22,7 +22,7 @@ from opencite.app.citations.verdicts import Attribution, tally
 from opencite.app.citations.sentences import claim_text
 from opencite.app.rag import fusion, passages
 from opencite.app.rag.chain_run import numbered_sources
-from opencite.app.rag.retrieval import bm25_index, documents_by_id
+from opencite.app.rag.retrieval import bm25_index, documents_by_id, with_table_header
 from opencite.store import constants as C
 from opencite.store.index import OpenIndex
 from opencite.settings import Settings
@@ -108,7 +108,7 @@ def find(index: OpenIndex, settings: Settings, claims: list[str], prompt: list[S
                 continue
             # Two sentences whose best chunk is the same each get their own window of it: the
             # one picked for the first may not hold the second's words.
-            window = passages.focus(docs[cid].page_content, claim)
+            window = passages.focus(with_table_header(docs[cid].page_content, docs[cid].metadata), claim)
             if _norm(window) and not any(_norm(window) in text for text in shown):
                 picked.append((cid, window, score))
                 shown.append(_norm(window))

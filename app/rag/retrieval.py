@@ -73,39 +73,44 @@ def retrieve_spans(
 
 def widened(index: OpenIndex, hits, neighbours: int) -> list[tuple[Document, float, tuple[int, int]]]:
     """`with_neighbours`, keeping where each hit's own chunk lies in its widened text."""
-    spans = [(doc, score, (0, len(doc.page_content))) for doc, score in hits]
-    if neighbours < 1 or not hits:
-        return spans
     page = [_page_of(doc) for doc, _ in hits]
     positioned = [doc for (doc, _), p in zip(hits, page) if p]
-    if not positioned:
-        return spans
     chunks = {}
-    for got in _neighbour_chunks(index, positioned, neighbours):
-        chunks.update({_key(meta): text or "" for text, meta in zip(got["documents"], got["metadatas"])})
+    for got in _neighbour_chunks(index, positioned, neighbours) if neighbours >= 1 and positioned else ():
+        chunks.update({_key(meta): (text or "", meta) for text, meta in zip(got["documents"], got["metadatas"])})
     taken = {_key(doc.metadata) for doc, _ in hits}
     out = []
     for (doc, score), p in zip(hits, page):
-        if not p:
-            out.append((doc, score, (0, len(doc.page_content))))
-            continue
-        page_key, at = p
-        text = doc.page_content
+        text, lead = doc.page_content, doc.metadata
         start, end = 0, len(text)
-        for step in (-1, 1):  # the run of free chunks touching the hit on each side
+        for step in (-1, 1) if p and neighbours >= 1 else ():  # the run of free chunks touching the hit on each side
+            page_key, at = p
             for distance in range(1, neighbours + 1):
                 key = (*page_key, at + step * distance)
                 if key not in chunks or key in taken:
                     break
                 taken.add(key)
                 if step < 0:  # the hit's text keeps its end; what comes before it grows
-                    joined = join_adjacent(chunks[key], text)
+                    joined = join_adjacent(chunks[key][0], text)
                     start, end = start + len(joined) - len(text), end + len(joined) - len(text)
-                    text = joined
+                    text, lead = joined, chunks[key][1]
                 else:
-                    text = join_adjacent(text, chunks[key])
-        out.append((Document(page_content=text, metadata=doc.metadata, id=doc.id), score, (start, end)))
+                    text = join_adjacent(text, chunks[key][0])
+        headed = with_table_header(text, lead)
+        start, end = start + len(headed) - len(text), end + len(headed) - len(text)
+        if headed is not doc.page_content:
+            doc = Document(page_content=headed, metadata=doc.metadata, id=doc.id)
+        out.append((doc, score, (start, end)))
     return out
+
+
+def with_table_header(text: str, meta) -> str:
+    """A text that starts inside a table (its first chunk's `table_header`), with the table's
+    header and delimiter lines written above its rows, as the LLM and the checker must read them."""
+    header = (meta or {}).get(C.TABLE_HEADER)
+    if not header or not isinstance(header, str) or not _TABLE_LINE.match(text) or text.startswith(header):
+        return text
+    return f"{header}\n{text}"
 
 
 def _neighbour_chunks(index: OpenIndex, hits: list[Document], neighbours: int):

@@ -93,3 +93,20 @@ def test_merge_blocks_fills_chunks_and_overlaps_whole_blocks():
 def test_merge_blocks_keeps_an_oversized_block_whole_and_drops_blank_ones():
     assert merge_blocks(["a", "b c d e f", "g"], " ", _words, size=3, overlap=1) == ["a", "b c d e f", "g"]
     assert merge_blocks([" ", ""], " ", _words, size=3, overlap=1) == []
+
+
+TABLE = "## Results\n\nThe scores:\n\n| Model | Open weights | DocVQA |\n| --- | --- | --- |\n" + "".join(
+    f"| Model-{i} | yes | {50 + i}.5 |\n" for i in range(40)) + "\nAfter the table."
+
+
+def test_a_chunk_that_starts_inside_a_table_carries_the_tables_header(tokenizer):
+    """A long table is cut between rows: the chunks after the first hold rows without the header
+    that says what their cells are. The header rides in their metadata; text and ids unchanged."""
+    _, chunks = _chunks(tokenizer, text=TABLE)
+    inside = [c for c in chunks if c.page_content.startswith("| Model-")]
+    assert inside, "the table was not cut between rows"
+    for c in inside:
+        assert c.metadata[C.TABLE_HEADER] == "| Model | Open weights | DocVQA |\n| --- | --- | --- |"
+        assert not c.page_content.startswith("| Model |")
+    # The chunk holding the header itself, and prose, carry none.
+    assert all(C.TABLE_HEADER not in c.metadata for c in chunks if c not in inside)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
-from opencite.app.rag.retrieval import join_adjacent, retrieve
+from opencite.app.rag.retrieval import join_adjacent, retrieve, with_table_header
 from opencite.store import constants as C
 from opencite.store.index import open_index
 
@@ -147,3 +147,36 @@ def test_join_adjacent_keeps_a_table_cut_between_rows_one_table():
     rows = split_sentences(joined, tables=True)
     assert [r.text for r in rows[1:]] == ["| A | 1.5 |", "| B | 2.5 |", "| C | 3.5 |"]
     assert {r.context for r in rows[1:]} == {"| Model | Score |"}
+
+
+def test_a_text_starting_inside_a_table_is_read_under_its_header():
+    header = "| Model | DocVQA |\n| --- | --- |"
+    rows = "| Gemini 1.0 Pro | 88.1 |\n| Claude 3 Haiku | 88.8 |"
+    headed = with_table_header(rows, {C.TABLE_HEADER: header})
+    assert headed == header + "\n" + rows
+    from opencite.app.citations.sentences import split_sentences
+
+    assert [(r.text, r.context) for r in split_sentences(headed, tables=True)] == [
+        ("| Gemini 1.0 Pro | 88.1 |", "| Model | DocVQA |"), ("| Claude 3 Haiku | 88.8 |", "| Model | DocVQA |")]
+    # Once only; and neither text without a header in its metadata, nor prose, gets one.
+    assert with_table_header(headed, {C.TABLE_HEADER: header}) == headed
+    assert with_table_header(rows, {}) == rows
+    assert with_table_header("Prose first.\n" + rows, {C.TABLE_HEADER: header}) == "Prose first.\n" + rows
+
+
+def test_a_hit_whose_table_header_stands_in_a_taken_chunk_still_reads_it(tmp_path, minilm_path):
+    """The chunk holding the header is a better hit of its own: the row chunk after it, widened
+    without it, is still written under the header its metadata carries."""
+    from opencite.settings import Settings
+
+    settings = _settings(Settings(data_dir=tmp_path / "data", embedding={"model": minilm_path, "device": "cpu"}), 1)
+    header = "| Model | DocVQA |\n| --- | --- |"
+    chunks = ["Scores of closed models on documents:\n\n" + header, "| Gemini 1.0 Pro | 88.1 |\n| Claude 3 Haiku | 88.8 |"]
+    docs = [Document(text, metadata={C.SOURCE: PAGE, C.CONTENT_HASH: "t", C.CHUNK_INDEX: i}) for i, text in enumerate(chunks)]
+    docs[1].metadata[C.TABLE_HEADER] = header
+    with open_index(settings, write=True) as idx:
+        idx.store.add_documents(docs, ids=[f"{PAGE}@t#{i}" for i in range(2)])
+    with open_index(settings) as index:
+        hits = retrieve(index, "DocVQA scores of Gemini and Claude", 2, settings, "dense")
+    texts = {doc.metadata[C.CHUNK_INDEX]: doc.page_content for doc, _ in hits}
+    assert texts == {0: chunks[0], 1: header + "\n" + chunks[1]}
