@@ -38,6 +38,7 @@ from opencite.app.citations.sentences import Sentence, split_sentences
 from opencite.app.citations.facts import (NEGATION_MARKS, ClaimFacts, FactCheck, check, claim_facts, clause_facts,
                                           hard_names)
 from opencite.app.citations.code_settings import setting_conflict
+from opencite.app.citations.comparisons import order_conflict
 from opencite.app.citations.contradiction import answer_pages, contradiction
 from opencite.app.citations.joint import best_joint_pair, joint_support
 from opencite.app.citations.repair import rewrite
@@ -234,6 +235,13 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
                               named)
         if rival is not None and any(claimed not in NEGATION_MARKS for claimed, _ in rival[2].contradicted):
             supports, joint, conflict = set(), [], rival
+    if supports and checking and len(facts.figures) > 1:
+        # The order the sentence gives two of its figures, read against the supporting sources'.
+        figures = [f for n in sorted(supports) for f in best[n][2].numbers]
+        clash = order_conflict(claim, figures, " ".join(haystacks[n] for n in sorted(supports)))
+        if clash is not None:
+            n = max(supports, key=lambda n: best[n][0])
+            supports, joint, conflict = set(), [], (n, best[n][2], FactCheck(contradicted=[clash]), best[n][0])
     top = max(best, key=lambda n: (n in supports, best[n][0]), default=None)
     if supports & set(cited):
         outcome, verdict = "supported", "supported"
