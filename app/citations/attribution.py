@@ -242,7 +242,9 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
         if clash is not None:
             n = max(supports, key=lambda n: best[n][0])
             supports, joint, conflict = set(), [], (n, best[n][2], FactCheck(contradicted=[clash]), best[n][0])
-    top = max(best, key=lambda n: (n in supports, best[n][0]), default=None)
+    # Of the sources that support it, one on the pages the rest of the answer stands on: a sibling
+    # post repeating the fact may score higher, but the answer was written from these.
+    top = max(best, key=lambda n: (n in supports, by_n[n].url in answer_pages, best[n][0]), default=None)
     if supports & set(cited):
         outcome, verdict = "supported", "supported"
         markers = [n for n in cited if n in supports] + [n for n in joint if n not in cited]

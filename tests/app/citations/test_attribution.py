@@ -351,3 +351,22 @@ def test_a_page_about_none_of_the_things_a_sentence_names_does_not_contradict_it
     assert elsewhere.verdict == "not_found"  # other figures of another thing, not a different one in its place
     there = attribute(claim, [same], scorer, AttributionSettings()).sentences[0]
     assert there.verdict == "contradicted" and {"claim": "2,880", "source": "768"} in there.evidence[0].differs
+
+
+def test_a_sentence_two_pages_support_cites_the_page_the_rest_of_the_answer_stands_on(scorer):
+    """A sibling post repeating a fact word for word outscores the answer's own page, which says
+    it too: the citation goes where the rest of the answer comes from."""
+    sources = [
+        Source(1, "Llama 2", "https://blog.example/llama2",
+               "Llama 2 was pretrained on 2 trillion tokens. Meta releases the family in three sizes: 7B, 13B "
+               "and 70B parameters, each with a chat variant.", 0.9),
+        Source(2, "Deploying LLMs", "https://blog.example/deploy",
+               "Llama 2 comes in 7B, 13B and 70B sizes. Deploy it with one click.", 0.5),
+    ]
+    answer = "Llama 2 was pretrained on 2 trillion tokens. Llama 2 comes in 7B, 13B and 70B sizes."
+    sizes = "Llama 2 comes in 7B, 13B and 70B sizes."
+    assert attribute(sizes, sources, scorer, AttributionSettings()).sentences[0].markers == [2]  # by score: the sibling
+    assert attribute(sizes, sources[:1], scorer, AttributionSettings()).sentences[0].verdict == "supported"
+    a = attribute(answer, sources, scorer, AttributionSettings())
+    assert [s.markers for s in a.sentences] == [[1], [1]]
+    assert a.sentences[1].verdict == "supported"
