@@ -43,7 +43,7 @@ from opencite.app.citations.contradiction import answer_pages, contradiction
 from opencite.app.citations.joint import best_joint_pair, joint_support
 from opencite.app.citations.repair import rewrite
 from opencite.app.citations.support import EmbeddingLexicalScorer, Scorer, content_terms
-from opencite.app.citations.tables import cell_conflict, off_row
+from opencite.app.citations.tables import cell_conflict, off_row, says_no
 from opencite.app.citations.windows import Window, source_haystack, source_windows
 from opencite.app.citations.verdicts import Attribution, Evidence, SentenceAttribution, tally
 from opencite.settings import AttributionSettings
@@ -169,7 +169,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
         if not checking:
             return FactCheck()
         fc = check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation,
-                   negation_text=w.prose)
+                   negation_text=w.prose, says_no=w.table is not None and says_no(w.table))
         if w.table is not None and (cell := cell_conflict(claim, facts.figures, w.table)):
             fc.contradicted.append(cell)
         if setting := setting_conflict(claim, w.text):

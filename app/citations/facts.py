@@ -118,10 +118,13 @@ def _negated(text: str) -> bool:
 
 
 def check(facts: ClaimFacts, claim: str, window_text: str, window_figures: list[Figure], haystack: str,
-          *, align: bool = True, negation: bool = True, negation_text: str | None = None) -> FactCheck:
+          *, align: bool = True, negation: bool = True, negation_text: str | None = None,
+          says_no: bool = False) -> FactCheck:
     """Each fact of the claim found, absent or contradicted in this window (names: in the source).
     `negation_text`: the part of the window its polarity is read from (its prose: a table's "no"
-    cells say nothing of a sentence's polarity)."""
+    cells say nothing of a sentence's polarity). A negated claim's negation is a fact too: absent
+    from a window that writes none (`says_no`: the window states a negative otherwise, a table's
+    "no" cell), which lowers its support like any absent fact."""
     out = FactCheck()
     claimed = frozenset().union(*(f.values for f in facts.figures)) if facts.figures else frozenset()
     for figure in facts.figures:
@@ -146,6 +149,9 @@ def check(facts: ClaimFacts, claim: str, window_text: str, window_figures: list[
         _aligned_conflicts(claim, window_text, out)
     if align and negation and not out.contradicted:
         _negation_conflict(claim, window_text if negation_text is None else negation_text, out)
+        if facts.negated and not out.contradicted and not says_no \
+                and not _negated(window_text if negation_text is None else negation_text):
+            out.absent.append(NEGATION_MARKS[0])
     return out
 
 

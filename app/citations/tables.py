@@ -98,3 +98,15 @@ def cell_conflict(claim: str, figures: tuple[Figure, ...], table: TableRows) -> 
         if own and stated and not any(figure_found(f, stated) for f in own):
             return ", ".join(f.text for f in own), f"{label(row[0])}, {label(head[columns[0]])}: {row[columns[0]]}"
     return None
+
+
+_NO = frozenset({"❌", "✗", "✘", "✖", "no", "false"})
+
+
+def says_no(table: TableRows) -> bool:
+    """A cell of the window's rows says "no" (❌, ✗, "no", "false"): a negative the rows state."""
+    return any(_cell_value(cell) in _NO for row in table.rows for cell in cells(row)[1:])
+
+
+def _cell_value(cell: str) -> str:
+    return _TAG.sub(" ", cell).replace("*", " ").strip().lower()

@@ -150,3 +150,29 @@ def test_clauses_divide_a_comparison_but_not_a_number():
     assert [(set(c.numbers), set(c.name_texts)) for c in clauses] == [
         ({"32k"}, {"mixtral"}), ({"8k"}, {"llama 3"}), ({"16,384-token"}, set())]
     assert len(clause_facts("The Berlin Wall fell in 1989.")) == 1
+
+
+def test_a_negation_no_window_writes_is_an_absent_fact_not_a_contradiction():
+    """"does not allow" against a window about the license that negates nothing: the window
+    leaves the sentence's negation out (it lowers support); a window that negates, or a table
+    row with a "no" cell, states it."""
+    c = checked("Llama 2 ships a community license that does not allow commercial use.",
+                "Llama 2 introduces longer context and commercial licensing.")
+    assert (c.absent, c.contradicted) == (["not"], [])
+    assert checked("The license does not allow commercial use.",
+                   "The license does not allow commercial use of the model.").absent == []
+    assert checked("The license allows commercial use.", "The license and commercial use.").absent == []
+    claim, row = "Gemini does not have open weights.", "| Gemini 1.0 Pro | ❌ |"
+    facts = claim_facts(claim)
+    assert check(facts, claim, row, figures_in(row), name_haystack(row), negation_text="").absent == ["not"]
+    assert check(facts, claim, row, figures_in(row), name_haystack(row), negation_text="", says_no=True).absent == []
+
+
+def test_a_table_row_says_no_with_its_cells():
+    from opencite.app.citations.tables import TableRows, says_no
+
+    header = "| Model | Open weights |"
+    assert says_no(TableRows(header, ("| Gemini 1.0 Pro | ❌ |",), ("Gemini 1.0 Pro",)))
+    assert says_no(TableRows(header, ("| Gemini 1.0 Pro | No |",), ("Gemini 1.0 Pro",)))
+    assert not says_no(TableRows(header, ("| Idefics2 | ✅ |",), ("Idefics2",)))
+    assert not says_no(TableRows(header, ("| No-Model | ✅ |",), ("No-Model",)))  # the row's name is no cell value
