@@ -174,7 +174,7 @@ class RetrievalSettings(BaseModel):
     # k and neighbours make the candidate pool; what reaches the prompt is `source_tokens` of it.
     neighbours: int = Field(1, ge=0, le=5)
     # Tokens of the prompt given to sources: sentence windows around the retrieved chunks' best
-    # sentences, in rank order (docs/retrieval.md "Prompt budget"). None: per engine — 1500 for a
+    # sentences, in rank order (docs/retrieval.md "Prompt budget"). None: per engine — 1200 for a
     # local CPU engine (cpu/llamacpp, no llm.base_url) or a window <= 8k, else min(6000, window/4).
     source_tokens: int | None = Field(None, ge=64)
     # After generation, answer sentences no prompt source supports are looked up in the KB (one

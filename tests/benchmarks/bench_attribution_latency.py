@@ -95,7 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunks", type=int, default=10_000)
     ap.add_argument("--answers", type=int, default=30)
-    ap.add_argument("--budget", type=int, default=1500, help="source tokens in the prompt (the CPU default)")
+    ap.add_argument("--budget", type=int, default=1200, help="source tokens in the prompt (the CPU default)")
     ap.add_argument("--stream", type=float, default=0, metavar="WORDS_PER_S",
                     help="instead: stream each answer through the chain from the scripted LLM double at this "
                          "pace and time the last token to the final event")

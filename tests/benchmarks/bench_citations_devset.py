@@ -21,7 +21,7 @@ Prints, overall and per sentence kind (and per alteration for the twins):
         [--budget N] [--cache DIR] [--misses]
 
 `--budget N`: the sources' token budget (`OPENCITE_RETRIEVAL__SOURCE_TOKENS`; the CPU engine's
-default is 1500), filled by the chain's own `prompt_for` (sentence windows around the hits' best
+default is 1200), filled by the chain's own `prompt_for` (sentence windows around the hits' best
 sentences, `passages.select`). Without it: the k hits with their neighbours, whole (the prompt
 before #24).
 Tune on the tune half only; run `--half test` only to report.
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--half", choices=("tune", "test"), required=True)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--neighbours", type=int, default=1)
-    ap.add_argument("--budget", type=int, default=None, help="the sources' token budget (the CPU default: 1500)")
+    ap.add_argument("--budget", type=int, default=None, help="the sources' token budget (the CPU default: 1200)")
     ap.add_argument("--corpus", type=Path, default=SHARED / "corpus")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                     / "opencite" / "bench-devset")

@@ -13,7 +13,7 @@ Index the shared blog first (the project's own ingest, MiniLM offline):
 For each question: the standalone question (no condense) is retrieved once (the settings' mode,
 k, neighbours); "before" is `fit_prompt` over the whole hits with the context window and
 max_tokens (what the chain sent until now), "after" is the chain's own `_fit_prompt` (passages
-filling `source_tokens`, default per engine: the local CPU engine's 1500 unless
+filling `source_tokens`, default per engine: the local CPU engine's 1200 unless
 OPENCITE_LLM__BASE_URL / OPENCITE_SERVE__ENGINE say otherwise). Prompt tokens are counted with
 the served model's tokenizer when it is on this machine, else estimated (1 token / 3 chars,
 which over-counts English); the output says which. Also: how often a gold page (the question's

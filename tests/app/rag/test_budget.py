@@ -81,8 +81,8 @@ def chain_for(window: int, engine: dict, source_tokens=None) -> RagChain:
 
 def test_default_source_budget_per_engine_and_window():
     cpu, llamacpp, vllm, remote = (Settings(_env_file=None, **e) for e in ENGINES)
-    assert source_budget(cpu, 32768) == source_budget(llamacpp, 131072) == 1500
-    assert source_budget(vllm, 8192) == source_budget(remote, 4096) == 1500  # small windows: CPU budget
+    assert source_budget(cpu, 32768) == source_budget(llamacpp, 131072) == 1200
+    assert source_budget(vllm, 8192) == source_budget(remote, 4096) == 1200  # small windows: CPU budget
     assert source_budget(vllm, 16384) == 4096 and source_budget(remote, 131072) == 6000
     vllm.retrieval.source_tokens = 900
     assert source_budget(vllm, 131072) == 900  # an explicit value wins
