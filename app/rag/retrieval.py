@@ -81,10 +81,10 @@ def widened(index: OpenIndex, hits, neighbours: int) -> list[tuple[Document, flo
     taken = {_key(doc.metadata) for doc, _ in hits}
     out = []
     for (doc, score), p in zip(hits, page):
-        text, lead = doc.page_content, doc.metadata
+        text, lead = doc.page_content, doc.metadata  # lead: the metadata of the text's first chunk
         start, end = 0, len(text)
-        for step in (-1, 1) if p and neighbours >= 1 else ():  # the run of free chunks touching the hit on each side
-            page_key, at = p
+        page_key, at = p or (None, 0)
+        for step in (-1, 1) if p else ():  # the run of free chunks touching the hit on each side
             for distance in range(1, neighbours + 1):
                 key = (*page_key, at + step * distance)
                 if key not in chunks or key in taken:
