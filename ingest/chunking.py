@@ -226,8 +226,10 @@ def table_headers(text: str) -> dict[str, str]:
     """Each body row of the tables in `text` (the line, stripped) -> its table's header and
     delimiter lines: a chunk that starts with that row starts inside the table. A row repeated
     in two tables keeps the first table's header."""
-    lines = text.split("\n")
     out: dict[str, str] = {}
+    if "|" not in text:  # no table: most sections, not parsed
+        return out
+    lines = text.split("\n")
     header = ""
     for tok in _TABLES.parse(text):
         if tok.type == "thead_open" and tok.map:

@@ -169,7 +169,7 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
         if not checking:
             return FactCheck()
         fc = check(facts, claim, w.text, w.numbers, haystacks[w.n], align=full, negation=full and negation,
-                   negation_text=w.prose, says_no=w.table is not None and says_no(w.table))
+                   negation_text=w.prose, says_no=facts.negated and w.table is not None and says_no(w.table))
         if w.table is not None and (cell := cell_conflict(claim, facts.figures, w.table)):
             fc.contradicted.append(cell)
         if setting := setting_conflict(claim, w.text):

@@ -148,9 +148,9 @@ def check(facts: ClaimFacts, claim: str, window_text: str, window_figures: list[
     if align and (out.absent or out.unsure):
         _aligned_conflicts(claim, window_text, out)
     if align and negation and not out.contradicted:
-        _negation_conflict(claim, window_text if negation_text is None else negation_text, out)
-        if facts.negated and not out.contradicted and not says_no \
-                and not _negated(window_text if negation_text is None else negation_text):
+        polarity = window_text if negation_text is None else negation_text
+        _negation_conflict(claim, polarity, out)
+        if facts.negated and not out.contradicted and not says_no and not _negated(polarity):
             out.absent.append(NEGATION_MARKS[0])
     return out
 
