@@ -45,10 +45,17 @@ class EmbeddingSettings(BaseModel):
     # float32 on CPU through ONNX Runtime's float32 export of the same model (exported once, cached;
     # vectors at cosine 1.000000 to torch's; docs/benchmarks/embedding.md). "auto": every batch
     # where ONNX Runtime's BERT fusions apply (BERT-family models such as MiniLM and bge: 1.18x torch
-    # at ingest's batches, 1.5-2.5x on a few sentences, on an AVX2 CPU), else batches of at most 2,048
-    # padded tokens (the question, the sentences the citation checker scores). "small": those small
-    # batches only. "off": torch alone.
+    # at ingest's batches, 1.5-2.5x on a few sentences, on an AVX2 CPU) and OpenVINO does not take
+    # it, else batches of at most 2,048 padded tokens (the question, the sentences the citation
+    # checker scores). "small": those small batches only. "off": torch alone.
     onnx_float32: Literal["auto", "small", "off"] = "auto"
+    # float32 and bfloat16 batches of more than 2,048 padded tokens (ingest's) on CPU through
+    # OpenVINO, which compiles the same float32 export for this CPU (docs/benchmarks/embedding.md):
+    # "auto" on CPUs with AVX512 (Sapphire Rapids Xeon: float32 1.2x torch, bf16 1.4x torch's
+    # autocast; on an AVX2 Zen 3 it measured 1.05x torch, below ONNX Runtime's fused graph),
+    # "on" on any CPU, "off" never. Checked against the model's vectors when it loads; a model
+    # OpenVINO cannot compile or run leaves its batches to ONNX Runtime or torch, warned once.
+    openvino: Literal["auto", "on", "off"] = "auto"
     # Where the ONNX exports of a model are cached; None: $XDG_CACHE_HOME/opencite/onnx.
     onnx_cache: Path | None = None
 

@@ -15,7 +15,7 @@ from langchain_huggingface import HuggingFaceEmbeddings
 from pydantic import PrivateAttr
 
 from opencite.cpu import CPUINFO, cpu_flags
-from opencite.store.onnx_embedder import OnnxEncoder, default_cache_dir, onnx_model_path
+from opencite.store.onnx_embedder import OnnxEncoder, cosine_to_model, default_cache_dir, onnx_model_path
 from opencite.settings import EmbeddingSettings
 
 
@@ -29,6 +29,12 @@ SMALL_BATCH_TOKENS = 2048
 # (~5-10 ms, the time of 20-40 tokens, on 2 cores). Where it shows: a few sentences embedded with
 # one long passage after the last token (a lookup), 4 texts padded to 632 tokens for ~250 real.
 SPLIT_FROM_TOKENS = 64
+
+# OpenVINO's inference precision for each embedder precision it runs, and the least cosine its
+# vectors must keep to the model's (float32: the same sums reordered, 1.000000 measured; bf16:
+# 0.99997 min on the blog's chunks, torch's autocast 0.99995) on four test texts before it is used.
+OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
+OPENVINO_COSINE = {"float32": 0.99999, "bfloat16": 0.999}
 
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
@@ -59,6 +65,11 @@ def cpu_has_native_bf16(cpuinfo: Path = CPUINFO) -> bool:
 def cpu_has_vnni(cpuinfo: Path = CPUINFO) -> bool:
     """int8 dot-product units (AVX512-VNNI, AVX-VNNI, AMX-INT8): ONNX Runtime's fast int8 kernels."""
     return bool(cpu_flags(cpuinfo) & VNNI_FLAGS)
+
+
+def cpu_has_avx512(cpuinfo: Path = CPUINFO) -> bool:
+    """AVX512 (F): where OpenVINO runs ingest-sized batches faster than torch and ONNX Runtime."""
+    return "avx512f" in cpu_flags(cpuinfo)
 
 
 def auto_precision(device: str) -> str:
@@ -146,46 +157,84 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
     # encode_kwargs["batch_size"] only caps the count. The default is the settings' one.
     batch_tokens: int = EmbeddingSettings.model_fields["batch_tokens"].default
     onnx_float32: str = EmbeddingSettings.model_fields["onnx_float32"].default
+    openvino: str = EmbeddingSettings.model_fields["openvino"].default
     _onnx: OnnxEncoder | None = PrivateAttr(default=None)
-    _f32: OnnxEncoder | None = PrivateAttr(default=None)
-    _f32_state: str = PrivateAttr(default="unloaded")  # unloaded | ready | unavailable
-    _f32_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    # The runtimes tried so far ("onnxruntime", "openvino"): their encoder at this precision, or
+    # None where it could not be built (warned once).
+    _runtimes: dict[str, OnnxEncoder | None] = PrivateAttr(default_factory=dict)
+    _runtimes_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)  # loads the SentenceTransformer into _client
         if self.precision == "onnx-int8":
             self._onnx = self._onnx_encoder("int8")
 
-    def _onnx_encoder(self, precision: str) -> OnnxEncoder:
+    def _onnx_encoder(self, precision: str, runtime: type[OnnxEncoder] = OnnxEncoder, **options: Any) -> OnnxEncoder:
         import torch
 
         cache = Path(self.onnx_cache) if self.onnx_cache else default_cache_dir()
         path = onnx_model_path(self._client, self.model_name, cache, precision)
-        return OnnxEncoder(self._client, path, threads=torch.get_num_threads())
+        return runtime(self._client, path, threads=torch.get_num_threads(), **options)
 
-    def float32_onnx_encoder(self) -> OnnxEncoder | None:
-        """The float32 ONNX graph that runs float32 batches on CPU (exported and loaded on first
-        use), or None where it does not apply or could not be built."""
-        if self.precision != "float32" or self.onnx_float32 == "off" or str(self._client.device) != "cpu":
+    def runtime_encoder(self, runtime: str = "onnxruntime") -> OnnxEncoder | None:
+        """The graph `runtime` runs at this embedder's precision (exported, compiled and checked on
+        first use): "onnxruntime" for float32 (`onnx_float32`), "openvino" for float32 and bfloat16
+        (`openvino`). None where that does not apply on this device, or the graph could not be built."""
+        on_cpu = str(self._client.device) == "cpu"
+        if runtime == "onnxruntime" and not (on_cpu and self.precision == "float32" and self.onnx_float32 != "off"):
             return None
-        with self._f32_lock:
-            if self._f32_state == "unloaded":
+        if runtime == "openvino" and not (on_cpu and self.precision in OPENVINO_HINTS and self.openvino != "off"):
+            return None
+        with self._runtimes_lock:
+            if runtime not in self._runtimes:
                 try:
-                    self._f32, self._f32_state = self._onnx_encoder("float32"), "ready"
-                except Exception as exc:  # torch.onnx / ONNX Runtime raise many kinds
-                    self._f32_state = "unavailable"
-                    log.warning("float32 embedding batches stay on torch: the model %r could not be exported to or "
-                                "run by ONNX Runtime (%s). Set OPENCITE_EMBEDDING__ONNX_FLOAT32=off "
-                                "to skip trying.", self.model_name, exc)
-        return self._f32
+                    self._runtimes[runtime] = self._build(runtime)
+                except Exception as exc:  # torch.onnx, ONNX Runtime and OpenVINO raise many kinds
+                    self._runtimes[runtime] = None
+                    if runtime == "openvino":
+                        log.warning("%s embedding batches of more than %d padded tokens stay on ONNX Runtime or "
+                                    "torch: OpenVINO could not compile or run the model %r (%s). Set "
+                                    "OPENCITE_EMBEDDING__OPENVINO=off to skip trying.",
+                                    self.precision, SMALL_BATCH_TOKENS, self.model_name, exc)
+                    else:
+                        log.warning("float32 embedding batches stay on torch: the model %r could not be exported to or "
+                                    "run by ONNX Runtime (%s). Set OPENCITE_EMBEDDING__ONNX_FLOAT32=off "
+                                    "to skip trying.", self.model_name, exc)
+        return self._runtimes[runtime]
 
-    def _float32_graph_for(self, padded: int) -> OnnxEncoder | None:
-        """The float32 ONNX graph if it runs a batch of `padded` tokens: every batch when the graph
-        is fused and `onnx_float32` is auto, else batches up to SMALL_BATCH_TOKENS."""
-        if padded > SMALL_BATCH_TOKENS and self.onnx_float32 != "auto":
+    def _build(self, runtime: str) -> OnnxEncoder:
+        if runtime == "onnxruntime":
+            return self._onnx_encoder("float32")
+        from opencite.store.openvino_embedder import OpenVinoEncoder
+
+        encoder = self._onnx_encoder("float32-plain", OpenVinoEncoder, hint=OPENVINO_HINTS[self.precision])
+        # The blank text is left out at bf16: `_embed` gives blanks the float32 model's vector.
+        agreement = cosine_to_model(self._client, encoder, blank=self.precision == "float32")
+        if agreement < OPENVINO_COSINE[self.precision]:
+            raise ValueError(f"its vectors disagree with the model's (cosine {agreement:.6f})")
+        return encoder
+
+    def large_batch_runtime(self, cpuinfo: Path = CPUINFO) -> str:
+        """Where batches of more than SMALL_BATCH_TOKENS padded tokens are meant to run: "openvino",
+        "onnxruntime" (float32, when its graph is fused) or "torch"."""
+        if self.precision in OPENVINO_HINTS and (
+                self.openvino == "on" or (self.openvino == "auto" and cpu_has_avx512(cpuinfo))):
+            return "openvino"
+        return "onnxruntime" if self.precision == "float32" and self.onnx_float32 == "auto" else "torch"
+
+    def _graph_for(self, padded: int) -> OnnxEncoder | None:
+        """The graph that runs a batch of `padded` tokens, or None for torch: ONNX Runtime's float32
+        graph up to SMALL_BATCH_TOKENS; above it, `large_batch_runtime` where it can be built, else
+        ONNX Runtime's graph when it is fused."""
+        if padded <= SMALL_BATCH_TOKENS:
+            return self.runtime_encoder("onnxruntime")
+        runtime = self.large_batch_runtime()
+        if runtime == "openvino" and (encoder := self.runtime_encoder("openvino")) is not None:
+            return encoder
+        if self.onnx_float32 != "auto":
             return None
-        encoder = self.float32_onnx_encoder()
-        return encoder if encoder is not None and (padded <= SMALL_BATCH_TOKENS or encoder.fused) else None
+        encoder = self.runtime_encoder("onnxruntime")
+        return encoder if encoder is not None and encoder.fused else None
 
     def _embed(self, texts: list[str], encode_kwargs: dict[str, Any]) -> list[list[float]]:
         # A blank text is only the special tokens: its mean-pooled vector comes from two positions,
@@ -227,11 +276,11 @@ class PrecisionHuggingFaceEmbeddings(HuggingFaceEmbeddings):
         return out  # type: ignore[return-value]
 
     def _encode_batch(self, texts: list[str], encode_kwargs: dict[str, Any], padded: int) -> list[list[float]]:
-        """One batch, one forward pass, at the configured precision. float32 on CPU goes through
-        ONNX Runtime's float32 graph (`onnx_float32`): for every batch where the graph is fused,
-        else for batches up to SMALL_BATCH_TOKENS padded tokens, where torch runs 2-5x slower
-        (per-op overheads of an unfused graph); the vectors are the same to within float rounding."""
-        onnx = self._onnx or self._float32_graph_for(padded)
+        """One batch, one forward pass, at the configured precision. On CPU an ONNX graph may run it
+        (`_graph_for`): ONNX Runtime's at float32 for small batches, where torch runs 2-5x slower
+        (per-op overheads of an unfused graph), and for larger ones the runtime fastest on this CPU
+        kind (OpenVINO on AVX512, at float32 or bf16); the vectors agree with torch's (checked at load)."""
+        onnx = self._onnx or self._graph_for(padded)
         if onnx is not None:
             return onnx.encode(texts, encode_kwargs.get("normalize_embeddings", False),
                                encode_kwargs.get("prompt")).tolist()
@@ -254,6 +303,7 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
         cfg.batch_size,
         cfg.batch_tokens,
         cfg.onnx_float32,
+        cfg.openvino,
         cfg.normalize,
         choice.query_instruction,
         str(cfg.cache_folder) if cfg.cache_folder else None,
@@ -263,7 +313,7 @@ def load_embeddings(cfg: EmbeddingSettings) -> HuggingFaceEmbeddings:
 
 @lru_cache(maxsize=4)
 def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens: int, onnx_float32: str,
-          normalize: bool, instruction: str, cache: str | None, onnx_cache: str | None):
+          openvino: str, normalize: bool, instruction: str, cache: str | None, onnx_cache: str | None):
     encode = {"batch_size": batch_size, "normalize_embeddings": normalize}
     query_encode = dict(encode, prompt=instruction) if instruction else dict(encode)
     try:
@@ -277,6 +327,7 @@ def _load(model: str, device: str, precision: str, batch_size: int, batch_tokens
             onnx_cache=onnx_cache,
             batch_tokens=batch_tokens,
             onnx_float32=onnx_float32,
+            openvino=openvino,
         )
     except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors...
         raise EmbeddingModelError(

@@ -50,7 +50,9 @@ def model_key(model) -> str:
 
 
 def onnx_model_path(model, model_name: str, cache_dir: Path, precision: str = "int8") -> Path:
-    """The cached ONNX file of `model` (`precision` "int8" or "float32"), exported on first use."""
+    """The cached ONNX file of `model`, exported on first use. `precision`: "int8", "float32"
+    (ONNX Runtime's fused graph where the fusions apply) or "float32-plain" (standard ONNX ops
+    only, for OpenVINO, which reads no ONNX Runtime contrib ops)."""
     from filelock import FileLock
 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model_name.rstrip("/").split("/")[-1])[:60] or "model"
@@ -61,7 +63,7 @@ def onnx_model_path(model, model_name: str, cache_dir: Path, precision: str = "i
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder / ".export.lock")):
         if not path.exists():
-            export_onnx(model, path, quantize=precision == "int8")
+            export_onnx(model, path, quantize=precision == "int8", fuse=precision == "float32")
     return path
 
 
@@ -70,7 +72,7 @@ def _example_features(model) -> dict[str, Any]:
     return model.preprocess(["an example", "a longer example sentence, padded against the first one"])
 
 
-def export_onnx(model, path: Path, quantize: bool) -> None:
+def export_onnx(model, path: Path, quantize: bool, fuse: bool = True) -> None:
     import torch
 
     features = _example_features(model)
@@ -88,7 +90,8 @@ def export_onnx(model, path: Path, quantize: bool) -> None:
     transformer = getattr(model[0], "auto_model", None)
     config = getattr(transformer, "config", None)
     # ONNX Runtime fuses BERT's attention only as the eager attention exports it (SDPA's export
-    # is left unfused); the float32 graph is exported that way to be fused.
+    # is left unfused); the float32 graphs are exported that way, to be fused by ONNX Runtime or,
+    # plain, by OpenVINO as it compiles them.
     fusable = not quantize and getattr(config, "model_type", "") == "bert" and hasattr(transformer, "set_attn_implementation")
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         fp32, int8, fused = Path(tmp) / "model.onnx", Path(tmp) / "int8.onnx", Path(tmp) / "fused.onnx"
@@ -112,7 +115,7 @@ def export_onnx(model, path: Path, quantize: bool) -> None:
             if fusable:
                 transformer.set_attn_implementation(previous)
         if not quantize:
-            os.replace(fused if fusable and _fuse_bert(model, config, fp32, fused) else fp32, path)
+            os.replace(fused if fuse and fusable and _fuse_bert(model, config, fp32, fused) else fp32, path)
             return
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -129,15 +132,15 @@ def _fuse_bert(model, config, source: Path, target: Path) -> bool:
     1.16-1.31x the unfused graph's speed at 4,096-token batches on an AVX2 CPU
     (docs/benchmarks/embedding.md). False, with a log line, when fusing fails or disagrees."""
     try:
+        import onnx
+        import torch
         from onnxruntime.transformers import optimizer
 
         fused = optimizer.optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
                                          hidden_size=config.hidden_size)
-        import onnx
-
         onnx.helper.set_model_props(fused.model, {FUSED_KEY: "bert"})
         fused.save_model_to_file(str(target))
-        agreement = _cosine_to_model(model, target)
+        agreement = cosine_to_model(model, OnnxEncoder(model, target, threads=torch.get_num_threads()))
     except Exception as exc:  # the optimizer raises many kinds on graphs it does not know
         log.info("ONNX Runtime's BERT fusions not applied to %s: %s", source.name, exc)
         return False
@@ -152,19 +155,24 @@ FUSED_COSINE = 0.99999
 FUSED_KEY = "opencite_fused"  # in the graph's metadata: which fusions it carries
 
 
-def _cosine_to_model(model, graph: Path) -> float:
+def cosine_to_model(model, encoder: "OnnxEncoder", blank: bool = True) -> float:
+    """The lowest cosine between `encoder`'s vectors and the model's own on test texts (one long,
+    one blank unless `blank` is False): how a graph or a runtime other than torch is checked
+    before it is used."""
     import torch
 
-    texts = ["A short one.", "", "Mixtral 8x7B routes each token to two of its eight experts per layer. " * 4,
-             "Chroma stores embeddings and answers nearest-neighbour queries over them."]
+    texts = ["A short one.", "Mixtral 8x7B routes each token to two of its eight experts per layer. " * 4,
+             "Chroma stores embeddings and answers nearest-neighbour queries over them."] + ([""] if blank else [])
     with torch.inference_mode():
         reference = model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
-    out = OnnxEncoder(model, graph, threads=torch.get_num_threads()).encode(texts, normalize=True)
+    out = encoder.encode(texts, normalize=True)
     return float((reference * out).sum(axis=1).min())
 
 
 class OnnxEncoder:
-    """Runs a cached graph; tokenisation stays the SentenceTransformer's own."""
+    """Runs a cached graph with ONNX Runtime; tokenisation stays the SentenceTransformer's own."""
+
+    fused = False
 
     def __init__(self, model, path: Path, threads: int):
         import onnxruntime as ort
@@ -176,12 +184,15 @@ class OnnxEncoder:
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.fused = FUSED_KEY in self.session.get_modelmeta().custom_metadata_map
 
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, feeds)[0]
+
     def encode(self, texts: list[str], normalize: bool, prompt: str | None = None) -> np.ndarray:
         """One forward pass over `texts` (the embedder hands over one token-budget batch at a time)."""
         if not texts:
             return np.empty((0, 0), dtype=np.float32)
         features = self.model.preprocess(texts, prompt=prompt or None)
-        out = self.session.run(None, {n: features[n].numpy() for n in self.inputs})[0].astype(np.float32, copy=False)
+        out = self._run({n: features[n].numpy() for n in self.inputs}).astype(np.float32, copy=False)
         if normalize:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out

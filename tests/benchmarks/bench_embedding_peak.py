@@ -6,7 +6,9 @@
    same shapes is printed beside it for context.
 2. Every precision path this CPU offers, through the project's own embedder
    (`load_embeddings(...).embed_documents`, token-budget batches): float32 on torch alone, float32
-   through ONNX Runtime's graph as `OPENCITE_EMBEDDING__ONNX_FLOAT32=auto` runs it (`onnx-float32`), bf16
+   through ONNX Runtime's graph (`onnx-float32`), float32 and bf16 through OpenVINO for batches
+   above 2,048 tokens (`openvino-float32`, `openvino-bfloat16`: OPENVINO=on; `auto` picks it on CPUs
+   with AVX512), bf16
    autocast (when the CPU has AVX512-BF16 or AMX), int8 ONNX (`onnx-int8`; VNNI or not is printed). Each embeds the
    same fixed corpus: the shared blog's posts (../shared/corpus/hf-blog, rendered by serve_blog.py,
    extracted and chunked exactly as `opencite ingest` does), the first --chunks chunks.
@@ -188,8 +190,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tokens", default="256,1024,2048,4096,8192", help="token counts for the GEMM peak")
     parser.add_argument("--budgets", default="", help="also time float32 at these batch_tokens budgets")
-    parser.add_argument("--paths", default="float32,onnx-float32,bfloat16,onnx-int8",
-                        help="onnx-float32: the ONNX Runtime float32 graph (every batch when fused)")
+    parser.add_argument("--paths", default="float32,onnx-float32,openvino-float32,bfloat16,openvino-bfloat16,onnx-int8",
+                        help="onnx-float32: the ONNX Runtime float32 graph (every batch when fused); "
+                             "openvino-float32 / -bfloat16: OpenVINO for batches above 2,048 tokens")
     parser.add_argument("--model", choices=["minilm", "bge-small-shapes"], default="minilm",
                         help="MiniLM (6 layers, real weights) or bge-small-en-v1.5's shapes (12 layers, random weights)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of every path (best and median reported)")
@@ -199,7 +202,7 @@ def main() -> None:
     import torch
 
     from opencite.settings import EmbeddingSettings
-    from opencite.store.embeddings import load_embeddings, resolve_embedder
+    from opencite.store.embeddings import cpu_has_avx512, load_embeddings, resolve_embedder
 
     torch.set_num_threads(args.threads)
     cpu, flags = cpu_description()
@@ -208,7 +211,9 @@ def main() -> None:
     vnni = sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
     bf16 = sorted(flags & {"avx512_bf16", "amx_bf16"})
     print(f"VNNI: {', '.join(vnni) or 'no'}; native bf16: {', '.join(bf16) or 'no'}; "
-          f"auto precision here: {resolve_embedder(EmbeddingSettings(model=minilm(), device='cpu')).precision}", flush=True)
+          f"auto precision here: {resolve_embedder(EmbeddingSettings(model=minilm(), device='cpu')).precision}; "
+          f"batches above 2,048 tokens under the defaults: {'OpenVINO' if cpu_has_avx512() else 'ONNX Runtime (float32), torch (bf16)'}",
+          flush=True)
     model = minilm() if args.model == "minilm" else bge_small_shapes(Path(tempfile.gettempdir()) / "opencite-bge-small-shapes")
 
     # 1. peak
@@ -231,7 +236,7 @@ def main() -> None:
 
     # 2. corpus
     # The reference is torch alone: the small-batch ONNX graph is off (its own path below).
-    base = EmbeddingSettings(model=model, device="cpu", precision="float32", onnx_float32="off")
+    base = EmbeddingSettings(model=model, device="cpu", precision="float32", onnx_float32="off", openvino="off")
     ref = load_embeddings(base)
     layers = ref._client[0].auto_model.config.num_hidden_layers
     print(f"model: {args.model} ({model}), {layers} layers", flush=True)
@@ -248,15 +253,21 @@ def main() -> None:
     for budget in [int(b) for b in args.budgets.split(",") if b]:
         paths.append((f"float32, batch_tokens {budget}", lambda x, b=budget: with_budget(ref, b, x)))
     for precision in [p for p in args.paths.split(",") if p != "float32"]:
-        if precision == "bfloat16" and not bf16:
+        if precision.endswith("bfloat16") and not bf16:
             print("  bfloat16: skipped (no native bf16 units: emulated bf16 is slower than float32)")
             continue
         start = time.perf_counter()
         if precision == "onnx-float32":
             emb = load_embeddings(base.model_copy(update={"onnx_float32": "auto"}))
-            graph = emb.float32_onnx_encoder()  # exported (and fused where it can be) now, not in a timed round
+            graph = emb.runtime_encoder()  # exported (and fused where it can be) now, not in a timed round
             label = ("float32 ONNX Runtime (fused graph, every batch)" if graph is not None and graph.fused
                      else "float32 ONNX Runtime (unfused graph, small batches)")
+        elif precision.startswith("openvino-"):
+            at = precision.removeprefix("openvino-")
+            emb = load_embeddings(base.model_copy(update={"precision": at, "openvino": "on", "onnx_float32": "auto"}))
+            built = emb.runtime_encoder("openvino") is not None  # exported and compiled now, not in a timed round
+            label = (f"{'bf16' if at == 'bfloat16' else at} OpenVINO (batches > 2,048 tokens)" if built
+                     else f"{at} (OpenVINO failed: see the warning)")
         else:
             emb = load_embeddings(base.model_copy(update={"precision": precision}))
             label = {"bfloat16": "bf16 autocast (torch)",

@@ -53,9 +53,11 @@ def evaluate(run: dict[str, dict[str, float]], qrels, qids=None) -> dict[str, fl
     }
 
 
-def dense_rankings(model: str, corpus, queries, depth: int, cache: Path, precision: str = "auto"):
-    emb = load_embeddings(EmbeddingSettings(model=model, device="cpu", batch_size=64, precision=precision))
-    tag = "_".join([*Path(model).parts[-2:], emb.precision])
+def dense_rankings(model: str, corpus, queries, depth: int, cache: Path, precision: str = "auto",
+                   openvino: str = "auto"):
+    emb = load_embeddings(EmbeddingSettings(model=model, device="cpu", batch_size=64, precision=precision,
+                                            openvino=openvino))
+    tag = "_".join([*Path(model).parts[-2:], emb.precision, emb.large_batch_runtime()])
     cache.mkdir(parents=True, exist_ok=True)
     docs_npy, q_npy = cache / f"scifact-{tag}-docs.npy", cache / f"scifact-{tag}-queries.npy"
     if docs_npy.exists():
@@ -104,10 +106,11 @@ def main() -> None:
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "opencite-cache")
     p.add_argument("--depth", type=int, default=100)
     p.add_argument("--precision", default="auto", help="embedding precision: auto | float32 | bfloat16")
+    p.add_argument("--openvino", default="auto", help="OPENCITE_EMBEDDING__OPENVINO: auto | on | off")
     args = p.parse_args()
 
     corpus, queries, qrels = load_beir(args.beir)
-    dense = dense_rankings(args.model, corpus, queries, args.depth, args.cache, args.precision)
+    dense = dense_rankings(args.model, corpus, queries, args.depth, args.cache, args.precision, args.openvino)
     bm25 = bm25_rankings(corpus, queries, args.depth)
     print(f"SciFact test: {len(corpus)} docs, {len(queries)} queries, depth {args.depth}")
     base = {"dense": evaluate(as_run(dense), qrels), "bm25": evaluate(as_run(bm25), qrels)}

@@ -131,8 +131,8 @@ def test_float32_runs_through_the_fused_onnx_graph_with_torchs_vectors(minilm_pa
     # The tracer's warnings about the shapes it freezes are not the user's business (a first ingest printed them).
     assert not [w for w in seen if w.category.__name__ == "TracerWarning" or "aten::index" in str(w.message)]
     reference = np.array(torch_only.embed_documents(DOCS))
-    encoder = onnx.float32_onnx_encoder()
-    assert encoder is not None and encoder.fused and torch_only.float32_onnx_encoder() is None
+    encoder = onnx.runtime_encoder()
+    assert encoder is not None and encoder.fused and torch_only.runtime_encoder() is None
     assert list(tmp_path.glob("*/model-float32.onnx"))  # exported once and cached
     assert (docs * reference).sum(axis=1).min() > 1 - 1e-6
     queries = np.array([onnx.embed_query(q) for q in QUERIES])
@@ -143,7 +143,8 @@ def test_small_mode_keeps_batches_above_the_small_size_on_torch(minilm_path, tmp
     from opencite.store.embeddings import SMALL_BATCH_TOKENS
 
     embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
-                                                 onnx_float32="small", onnx_cache=tmp_path, batch_tokens=100_000))
+                                                 onnx_float32="small", openvino="off", onnx_cache=tmp_path,
+                                                 batch_tokens=100_000))
     long_texts = [DOCS[2]] * (SMALL_BATCH_TOKENS // 128 + 2)  # each ~130 tokens: one batch above the size
     assert len(long_texts) * max(embedder.token_lengths(long_texts)) > SMALL_BATCH_TOKENS
     assert len(embedder.embed_documents(long_texts)) == len(long_texts)
@@ -161,8 +162,82 @@ def test_a_float32_graph_that_cannot_be_built_leaves_torch_with_one_warning(mini
                                                   onnx_float32="off"))
     with caplog.at_level("WARNING"):
         first, second = embedder.embed_query(QUERIES[0]), embedder.embed_query(QUERIES[1])
-    assert embedder.float32_onnx_encoder() is None
+    assert embedder.runtime_encoder() is None
     warnings = [r.getMessage() for r in caplog.records if "ONNX_FLOAT32=off" in r.getMessage()]
     assert len(warnings) == 1 and "stay on torch" in warnings[0]
     np.testing.assert_allclose(first, reference.embed_query(QUERIES[0]), atol=1e-6)
     assert len(second) == 384
+
+
+def test_large_float32_batches_run_through_openvino_with_torchs_vectors(minilm_path, tmp_path):
+    # OpenVINO compiles the plain float32 export (no ONNX Runtime contrib ops) for this CPU; small
+    # batches stay on ONNX Runtime. Vectors are torch's up to float32 rounding.
+    from opencite.store.embeddings import SMALL_BATCH_TOKENS
+
+    embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                 openvino="on", onnx_cache=tmp_path, batch_tokens=100_000))
+    torch_only = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                   onnx_float32="off"))
+    embedder.embed_query(QUERIES[0])  # one short text: ONNX Runtime's graph
+    assert list(tmp_path.glob("*/model-float32.onnx")) and not list(tmp_path.glob("*/model-float32-plain.onnx"))
+    long_texts = [f"{i}. {DOCS[2]}" for i in range(SMALL_BATCH_TOKENS // 128 + 2)]  # one batch above the size
+    assert len(long_texts) * max(embedder.token_lengths(long_texts)) > SMALL_BATCH_TOKENS
+    docs = np.array(embedder.embed_documents(long_texts))
+    assert list(tmp_path.glob("*/model-float32-plain.onnx"))  # exported for OpenVINO, once
+    assert embedder.runtime_encoder("openvino") is not None
+    reference = np.array(torch_only.embed_documents(long_texts))
+    assert (docs * reference).sum(axis=1).min() > 1 - 1e-6
+
+
+def test_large_bf16_batches_run_through_openvino_close_to_float32(minilm_path, tmp_path):
+    # OpenVINO at bf16 keeps layer norms and softmax in float32 as autocast does; on a CPU without
+    # bf16 units it runs float32 instead. Either way the vectors stay at the bf16 bound.
+    from opencite.store.embeddings import SMALL_BATCH_TOKENS
+
+    embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="bfloat16",
+                                                 openvino="on", onnx_cache=tmp_path, batch_tokens=100_000))
+    long_texts = [f"{i}. {DOCS[2]}" for i in range(SMALL_BATCH_TOKENS // 128 + 2)]
+    docs = np.array(embedder.embed_documents(long_texts + [""]))
+    assert embedder.runtime_encoder("openvino") is not None
+    assert embedder.runtime_encoder("onnxruntime") is None  # ONNX Runtime runs float32 only
+    reference = np.array(load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                           onnx_float32="off")).embed_documents(long_texts + [""]))
+    assert (docs * reference).sum(axis=1).min() > 0.999
+    np.testing.assert_allclose(docs[-1], reference[-1], atol=1e-6)  # the blank text: float32's own vector
+
+
+@pytest.mark.parametrize(("flags", "avx512"), [("fpu sse2 avx avx2 fma f16c", False),
+                                               ("fpu avx2 fma avx512f avx512bw avx512_vnni", True)])
+def test_auto_sends_large_batches_to_openvino_on_avx512_cpus_only(minilm_path, tmp_path, flags, avx512):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+
+    def runtime(**settings):
+        embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", **settings))
+        return embedder.large_batch_runtime(cpuinfo)
+
+    assert runtime(precision="float32") == ("openvino" if avx512 else "onnxruntime")
+    assert runtime(precision="bfloat16") == ("openvino" if avx512 else "torch")
+    assert runtime(precision="onnx-int8", onnx_cache=tmp_path) == "torch"  # int8 has its own ONNX Runtime graph
+    assert runtime(precision="float32", openvino="on") == "openvino"
+    assert runtime(precision="float32", openvino="off") == "onnxruntime"
+    assert runtime(precision="float32", openvino="off", onnx_float32="small") == "torch"
+
+
+def test_float32_runtimes_that_cannot_be_built_leave_torch_with_one_warning_each(minilm_path, tmp_path, caplog):
+    from opencite.store.embeddings import SMALL_BATCH_TOKENS
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the export cache would go")
+    embedder = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                 openvino="on", onnx_cache=blocked, batch_tokens=100_000))
+    long_texts = [f"{i}. {DOCS[2]}" for i in range(SMALL_BATCH_TOKENS // 128 + 2)]
+    with caplog.at_level("WARNING"):
+        first, second = embedder.embed_documents(long_texts), embedder.embed_documents(long_texts[:-1])
+    said = [r.getMessage() for r in caplog.records]
+    assert len([m for m in said if "OpenVINO could not" in m and "OPENVINO=off" in m]) == 1
+    assert len([m for m in said if "stay on torch" in m and "ONNX_FLOAT32=off" in m]) == 1
+    reference = load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
+                                                  onnx_float32="off"))
+    np.testing.assert_allclose(first, reference.embed_documents(long_texts), atol=1e-6)
+    assert len(second) == len(long_texts) - 1
