@@ -22,7 +22,7 @@ import pytrec_eval
 
 from opencite.eval.metrics import Qrels, Run, top
 from opencite.eval.progress import Silent, StepProgress
-from opencite.store.embeddings import resolve_embedder
+from opencite.store.embedder_choice import resolve_embedder
 from opencite.store.index import OpenIndex, open_index
 from opencite.settings import Settings
 

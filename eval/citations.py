@@ -20,7 +20,7 @@ from pathlib import Path
 from opencite.eval import metrics as M
 from opencite.eval.progress import Silent, StepProgress
 from opencite.eval.questions import QuestionsError, load_questions, normalize_url
-from opencite.store.embeddings import resolve_embedder
+from opencite.store.embedder_choice import resolve_embedder
 from opencite.settings import Settings
 
 

@@ -21,7 +21,7 @@ from opencite.eval.judge import Judge, judge_endpoint
 from opencite.eval.questions import Question, load_questions, normalize_url
 from opencite.eval.progress import Silent, StepProgress
 from opencite.eval.report import write_report
-from opencite.store.embeddings import resolve_embedder
+from opencite.store.embedder_choice import resolve_embedder
 from opencite.settings import Settings
 
 RESULTS = "results.jsonl"

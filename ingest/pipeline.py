@@ -320,7 +320,7 @@ def setup_errors() -> tuple[type[BaseException], ...]:
     """Ingest's errors that mean "fix the input or the set-up": their messages name the input and
     the fix, so callers print them (the CLI) or record them (sync) instead of a traceback."""
     from opencite.ingest.discover import SourceListError
-    from opencite.store.embeddings import EmbeddingModelError
+    from opencite.store.embedder_choice import EmbeddingModelError
     from opencite.store.errors import IndexError_
 
     return (IndexError_, EmbeddingModelError, SourceListError)

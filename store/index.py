@@ -22,7 +22,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from opencite.store import constants as C
 from opencite.store.errors import IndexError_
-from opencite.store.embeddings import LazyEmbeddings, embedding_dimension, resolve_embedder
+from opencite.store.embeddings import LazyEmbeddings, embedding_dimension
+from opencite.store.embedder_choice import resolve_embedder
 from opencite.store.records import RecordManager
 from opencite.settings import Settings
 

@@ -85,7 +85,8 @@ def check_chroma(settings: Settings) -> Check:
 
 
 def check_embedding(settings: Settings) -> Check:
-    from opencite.store.embeddings import load_embeddings, resolve_embedder
+    from opencite.store.embeddings import load_embeddings
+    from opencite.store.embedder_choice import resolve_embedder
 
     choice = resolve_embedder(settings.embedding)
     model = choice.model

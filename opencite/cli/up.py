@@ -31,7 +31,7 @@ def _opencite(*args: str) -> list[str]:
 
 def check_embedding_model(settings: Settings) -> str | None:
     """None when the embedding model is a local folder or downloadable, else the fix."""
-    from opencite.store.embeddings import resolve_embedder  # loads torch; only `up` needs it
+    from opencite.store.embedder_choice import resolve_embedder  # loads torch; only `up` needs it
 
     model = resolve_embedder(settings.embedding).model
     if Path(model).expanduser().exists():

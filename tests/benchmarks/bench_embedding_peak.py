@@ -202,7 +202,8 @@ def main() -> None:
     import torch
 
     from opencite.settings import EmbeddingSettings
-    from opencite.store.embeddings import cpu_has_avx512, load_embeddings, resolve_embedder
+    from opencite.store.embeddings import load_embeddings
+    from opencite.store.embedder_choice import cpu_has_avx512, resolve_embedder
 
     torch.set_num_threads(args.threads)
     cpu, flags = cpu_description()

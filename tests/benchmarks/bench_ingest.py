@@ -52,7 +52,7 @@ def minilm() -> str:
 
 
 def precision_in_use() -> str:
-    from opencite.store.embeddings import resolve_embedder
+    from opencite.store.embedder_choice import resolve_embedder
     from opencite.settings import EmbeddingSettings
 
     return resolve_embedder(EmbeddingSettings(device="cpu")).precision

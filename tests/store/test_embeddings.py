@@ -1,14 +1,9 @@
 import numpy as np
 import pytest
 
-from opencite.store.embeddings import (
-    BGE_QUERY_INSTRUCTION,
-    LazyEmbeddings,
-    cpu_has_native_bf16,
-    cpu_has_vnni,
-    load_embeddings,
-    resolve_embedder,
-)
+from opencite.store.embeddings import LazyEmbeddings, load_embeddings
+
+from opencite.store.embedder_choice import BGE_QUERY_INSTRUCTION, cpu_has_native_bf16, cpu_has_vnni, resolve_embedder
 from opencite.settings import EmbeddingSettings
 
 DOCS = [
@@ -78,7 +73,7 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
 
 
 def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
-    from opencite.store import embeddings
+    from opencite.store import embedder_choice as embeddings
 
     monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: True)
     monkeypatch.setattr(embeddings, "cpu_has_vnni", lambda: True)  # bf16 first where both are present

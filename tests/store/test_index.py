@@ -2,7 +2,7 @@ import pytest
 from langchain_core.documents import Document
 
 from opencite.store import constants as C
-from opencite.store.embeddings import resolve_embedder
+from opencite.store.embedder_choice import resolve_embedder
 from opencite.store.index import ModelMismatchError, IndexBusyError, chroma_client, find_collection, open_index
 
 

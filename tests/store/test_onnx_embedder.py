@@ -3,7 +3,9 @@ import warnings
 import numpy as np
 import pytest
 
-from opencite.store.embeddings import EmbeddingModelError, load_embeddings, resolve_embedder
+from opencite.store.embeddings import load_embeddings
+
+from opencite.store.embedder_choice import EmbeddingModelError, resolve_embedder
 from opencite.store.onnx_embedder import model_key
 from opencite.settings import EmbeddingSettings
 
