@@ -98,7 +98,10 @@ def check_embedding(settings: Settings) -> Check:
             "embedding", False, f"embedding model {model!r} did not load: {str(exc).splitlines()[0][:300]}",
             "set OPENCITE_EMBEDDING__MODEL to a local folder or reachable hub id (see `opencite config`)",
         )
-    return Check("embedding", True, f"{model} loads on {choice.device} ({dims} dims, {choice.precision})")
+    runtime = embeddings.large_batch_runtime() if choice.device == "cpu" else "torch"
+    names = {"openvino": "OpenVINO", "onnxruntime": "ONNX Runtime", "torch": "torch"}
+    return Check("embedding", True, f"{model} loads on {choice.device} ({dims} dims, {choice.precision}; "
+                                    f"ingest's batches through {names[runtime]})")
 
 
 def run_checks(settings: Settings, only: list[str] | None = None) -> list[Check]:
