@@ -12,6 +12,21 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _settings_are_valid() -> None:
+    """Every command reads the settings: a bad OPENCITE_* value ends it here, with one line naming
+    the value and the fix, not with a traceback from wherever the command first read them."""
+    from pydantic import ValidationError
+
+    from opencite.cli.errors import fail, invalid_settings
+    from opencite.settings import get_settings
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        fail(invalid_settings(exc))
+
+
 def _register() -> None:
     from opencite.cli import api, ask, config, doctor, eval, ingest, kb, serve, sync, ui
 
