@@ -15,7 +15,7 @@ from pydantic import PrivateAttr
 
 from opencite.cpu import CPUINFO
 from opencite.store.embedder_choice import EmbeddingModelError, cpu_has_avx512, resolve_embedder
-from opencite.store.onnx_embedder import OnnxEncoder, cosine_to_model, default_cache_dir, onnx_model_path
+from opencite.store.onnx_embedder import FUSED_COSINE, OnnxEncoder, cosine_to_model, default_cache_dir, onnx_model_path
 from opencite.settings import EmbeddingSettings
 
 
@@ -34,7 +34,7 @@ SPLIT_FROM_TOKENS = 64
 # vectors must keep to the model's (float32: the same sums reordered, 1.000000 measured; bf16:
 # 0.99997 min on the blog's chunks, torch's autocast 0.99995) on four test texts before it is used.
 OPENVINO_HINTS = {"float32": "f32", "bfloat16": "bf16"}
-OPENVINO_COSINE = {"float32": 0.99999, "bfloat16": 0.999}
+OPENVINO_COSINE = {"float32": FUSED_COSINE, "bfloat16": 0.999}
 
 
 def token_budget_batches(lengths: Sequence[int], budget: int, max_count: int | None = None) -> list[list[int]]:

@@ -37,10 +37,8 @@ def exits_on(*errors: type[BaseException], code: int = EXIT_USAGE) -> Iterator[N
 def invalid_settings(exc) -> str:
     """A pydantic ValidationError of the settings as one line: each bad OPENCITE_* value, what was
     wrong with it, and the fix."""
-    bad = []
-    for error in exc.errors():
-        name = "OPENCITE_" + "__".join(str(part) for part in error["loc"]).upper()
-        bad.append(f"{name}={error.get('input')!r}: {error['msg']}")
-    return (f"invalid setting{'s' if len(bad) > 1 else ''}: {'; '.join(bad)}. Fix: give "
-            f"{'them' if len(bad) > 1 else 'it'} an allowed value, or unset {'them' if len(bad) > 1 else 'it'}, "
-            "in the environment or in .env / .env.local (docs/configuration.md lists every setting).")
+    bad = [f"OPENCITE_{'__'.join(str(part) for part in error['loc']).upper()}={error.get('input')!r}: {error['msg']}"
+           for error in exc.errors()]
+    them = "them" if len(bad) > 1 else "it"
+    return (f"invalid setting{'s' if len(bad) > 1 else ''}: {'; '.join(bad)}. Fix: give {them} an allowed value, "
+            f"or unset {them}, in the environment or in .env / .env.local (docs/configuration.md lists every setting).")

@@ -200,6 +200,7 @@ def test_large_bf16_batches_run_through_openvino_close_to_float32(minilm_path, t
                                                  openvino="on", onnx_cache=tmp_path, batch_tokens=100_000))
     long_texts = [f"{i}. {DOCS[2]}" for i in range(SMALL_BATCH_TOKENS // 128 + 2)]
     docs = np.array(embedder.embed_documents(long_texts + [""]))
+    assert list(tmp_path.glob("*/model-float32-plain.onnx"))  # exported for OpenVINO by that batch
     assert embedder.runtime_encoder("openvino") is not None
     assert embedder.runtime_encoder("onnxruntime") is None  # ONNX Runtime runs float32 only
     reference = np.array(load_embeddings(EmbeddingSettings(model=minilm_path, device="cpu", precision="float32",
