@@ -38,9 +38,9 @@ class EmbeddingSettings(BaseModel):
     # Matmul precision while embedding. "auto" picks by CPU flags (docs/benchmarks/embedding.md):
     # bfloat16 autocast on a CPU with native bf16 units (AMX or AVX512-BF16): 2.6-2.9x faster, and
     # vectors stay within cosine 0.9999 of float32 because autocast keeps layer norms, softmax and
-    # pooling in float32; "onnx-int8" on a CPU with VNNI but no bf16 units (the model exported to
-    # ONNX, weights quantised to int8, run by ONNX Runtime: 1.6x float32 with VNNI, SciFact nDCG@10
-    # within 0.5); float32 everywhere else (without VNNI int8 measured no faster than float32).
+    # pooling in float32; float32 everywhere else. "onnx-int8" (the model exported to ONNX, weights
+    # quantised to int8, run by ONNX Runtime; SciFact nDCG@10 within 0.5 of float32) is opt-in: it
+    # measured 0.77-0.80x float32 on the Xeons with VNNI and 1.06x on an AVX2 CPU.
     precision: Literal["auto", "float32", "bfloat16", "onnx-int8"] = "auto"
     # float32 on CPU through ONNX Runtime's float32 export of the same model (exported once, cached;
     # vectors at cosine 1.000000 to torch's; docs/benchmarks/embedding.md). "auto": every batch

@@ -28,17 +28,11 @@ class EmbedderChoice:
 
 
 BF16_FLAGS = {"amx_bf16", "avx512_bf16"}
-VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
 def cpu_has_native_bf16(cpuinfo: Path = CPUINFO) -> bool:
     """AMX or AVX512-BF16 units. Without them bf16 is emulated and slower than float32."""
     return bool(cpu_flags(cpuinfo) & BF16_FLAGS)
-
-
-def cpu_has_vnni(cpuinfo: Path = CPUINFO) -> bool:
-    """int8 dot-product units (AVX512-VNNI, AVX-VNNI, AMX-INT8): ONNX Runtime's fast int8 kernels."""
-    return bool(cpu_flags(cpuinfo) & VNNI_FLAGS)
 
 
 def cpu_has_avx512(cpuinfo: Path = CPUINFO) -> bool:
@@ -48,19 +42,16 @@ def cpu_has_avx512(cpuinfo: Path = CPUINFO) -> bool:
 
 def auto_precision(device: str) -> str:
     """What `precision=auto` runs: the fastest path that keeps agreement, decided by CPU flags
-    (measured in docs/benchmarks/embedding.md, MiniLM on a Zen 4 EPYC with AVX512-BF16 and VNNI:
-    bf16 autocast ~2.6x float32 at cosine >= 0.999, int8 ONNX ~1.6x float32, SciFact nDCG@10
-    within 0.5 of float32; on AVX2-only EPYCs int8 measured 0.9-1.17x float32 at cosine 0.975 min:
-    not worth the agreement it gives up).
-    - native bf16 units: bfloat16 (the fastest measured, the closest to float32);
-    - VNNI without them: onnx-int8;
-    - neither, or not a CPU: float32."""
+    (docs/benchmarks/embedding.md, "What `auto` picks"):
+    - native bf16 units: bfloat16 (2.5-3.3x torch float32 on the CPUs with them, cosine >= 0.999);
+    - anything else: float32 (through OpenVINO or ONNX Runtime's fused graph, by CPU). int8 is
+      never picked: on the VNNI CPUs without bf16 units it would serve, it measured 0.80x float32
+      (an Ice Lake Xeon) at cosine 0.974 min, and 0.77x on a Sapphire Rapids Xeon; it stays opt-in
+      (`onnx-int8`)."""
     if device != "cpu":
         return "float32"
     if cpu_has_native_bf16():
         return "bfloat16"
-    if cpu_has_vnni():
-        return "onnx-int8"
     return "float32"
 
 

@@ -1,6 +1,6 @@
 """ONNX Runtime inference for a sentence-transformers model: the int8 graph (precision
-`onnx-int8`; what `auto` picks on a CPU with VNNI but no bf16 units) and the float32 graph that
-runs float32 on CPU (`OPENCITE_EMBEDDING__ONNX_FLOAT32`): for BERT-family models fused by ONNX
+`onnx-int8`, opt-in: on the VNNI CPUs without bf16 units where it could be the default it ran
+slower than float32, docs/benchmarks/embedding.md) and the float32 graph that runs float32 on CPU (`OPENCITE_EMBEDDING__ONNX_FLOAT32`): for BERT-family models fused by ONNX
 Runtime's optimizer, 1.16-1.31x torch at ingest's batches and 1.5-2.5x on a few sentences on an
 AVX2 CPU, for the same vectors (docs/benchmarks/embedding.md).
 

@@ -3,7 +3,7 @@ import pytest
 
 from opencite.store.embeddings import LazyEmbeddings, load_embeddings
 
-from opencite.store.embedder_choice import BGE_QUERY_INSTRUCTION, cpu_has_native_bf16, cpu_has_vnni, resolve_embedder
+from opencite.store.embedder_choice import BGE_QUERY_INSTRUCTION, cpu_has_native_bf16, resolve_embedder
 from opencite.settings import EmbeddingSettings
 
 DOCS = [
@@ -67,21 +67,18 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
     assert cpu_has_native_bf16(cpuinfo)
     assert not cpu_has_native_bf16(tmp_path / "absent")
-    assert cpu_has_vnni(cpuinfo) is False
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_vnni\n")
-    assert cpu_has_vnni(cpuinfo) and not cpu_has_native_bf16(cpuinfo)
+    assert not cpu_has_native_bf16(cpuinfo)  # VNNI is no bf16 unit
 
 
-def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
+def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16_and_never_int8(monkeypatch):
     from opencite.store import embedder_choice as embeddings
 
     monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(embeddings, "cpu_has_vnni", lambda: True)  # bf16 first where both are present
     assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "bfloat16"
     assert resolve_embedder(EmbeddingSettings(device="cuda")).precision == "float32"
     monkeypatch.setattr(embeddings, "cpu_has_native_bf16", lambda: False)
-    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "onnx-int8"  # VNNI, no bf16
+    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "float32"  # VNNI or not: int8 is opt-in
     assert resolve_embedder(EmbeddingSettings(device="cuda")).precision == "float32"
-    monkeypatch.setattr(embeddings, "cpu_has_vnni", lambda: False)
-    assert resolve_embedder(EmbeddingSettings(device="cpu")).precision == "float32"
+    assert resolve_embedder(EmbeddingSettings(device="cpu", precision="onnx-int8")).precision == "onnx-int8"
     assert resolve_embedder(EmbeddingSettings(device="cpu", precision="bfloat16")).precision == "bfloat16"
