@@ -1,5 +1,5 @@
 """`opencite ask --timings` on the shared blog's KB with the CPU default: llama.cpp serving a
-Qwen2.5-0.5B-shaped Q8_0 GGUF, at the default prompt budget (issue #25's end-to-end figure).
+Qwen2.5-0.5B-shaped Q8_0 GGUF (or `--quant`), at the default prompt budget (issue #25's end-to-end figure).
 
 The Hub is out of reach, so the GGUF is Qwen2.5-0.5B's shapes with random weights (written by
 bench_cpu_engines from the same seed, quantised by llama.cpp's own quantizer). What sets the
@@ -18,7 +18,7 @@ when one reads the index) and `--local` (a fresh process loads the embedder itse
 token are counted from the command's start. Answers are capped at --max-tokens (random weights
 rarely stop on their own).
 
-    python tests/benchmarks/bench_ask_cpu.py [--questions 8] [--max-tokens 150] [--threads N]
+    python tests/benchmarks/bench_ask_cpu.py [--questions 8] [--max-tokens 150] [--threads N] [--quant Q4_0]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_citations_devset import ROOT, SHARED, indexed_blog  # noqa: E402
-from bench_cpu_engines import cpu_line, hf_model, quantize, write_f16_gguf  # noqa: E402
+from bench_cpu_engines import QUANTS, cpu_line, hf_model, quantize, write_f16_gguf  # noqa: E402
 
 
 def wordpiece_tokenizer(w, vocab_size: int) -> None:
@@ -70,14 +70,13 @@ def wordpiece_tokenizer(w, vocab_size: int) -> None:
     w.add_add_eos_token(False)
 
 
-def gguf_q8(workdir: Path, threads: int) -> Path:
-    out = workdir / "qwen2.5-0.5b-wordpiece-v2-q8_0.gguf"
+def gguf_file(workdir: Path, threads: int, quant: str = "Q8_0") -> Path:
+    out = workdir / f"qwen2.5-0.5b-wordpiece-v2-{quant.lower()}.gguf"
     if not out.exists():
         f16 = workdir / "qwen2.5-0.5b-wordpiece-v2-f16.gguf"
         if not f16.exists():
             write_f16_gguf(hf_model(workdir / "hf"), f16, tokenizer=wordpiece_tokenizer)
-        quantize(f16, out, "LLAMA_FTYPE_MOSTLY_Q8_0", threads)
-        f16.unlink()
+        quantize(f16, out, QUANTS[quant], threads)  # the F16 file is kept for the other quantisations
     return out
 
 
@@ -104,6 +103,8 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=150)
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the engine's)")
+    ap.add_argument("--quant", choices=sorted(QUANTS), default="Q8_0",
+                    help="the GGUF's quantisation (default: Q8_0, the presets' default file)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "opencite-bench-cpu-engines")
     ap.add_argument("--corpus", type=Path, default=SHARED / "corpus")
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -111,7 +112,8 @@ def main() -> None:
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"cpu: {cpu_line()} | load avg before: {os.getloadavg()}")
-    model = gguf_q8(args.workdir, args.threads or 2)
+    model = gguf_file(args.workdir, args.threads or 2, args.quant)
+    print(f"model: {model.name}")
     indexed_blog(SimpleNamespace(corpus=args.corpus, cache=args.cache, model=None))  # sets OPENCITE_DATA_DIR
     env = dict(os.environ, OPENCITE_SERVE__ENGINE="llamacpp", OPENCITE_SERVE__MODEL=str(model),
                OPENCITE_LLM__MAX_TOKENS=str(args.max_tokens), OPENCITE_LLM__CONTEXT_WINDOW="32768",

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ask_cpu import gguf_q8  # noqa: E402
+from bench_ask_cpu import gguf_file  # noqa: E402
 from bench_attribution_latency import grow, ten_sentence_answers  # noqa: E402
 from bench_citations_devset import ROOT, SHARED, indexed_blog  # noqa: E402
 from bench_cpu_engines import cpu_line  # noqa: E402
@@ -48,7 +48,7 @@ def main() -> None:
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"cpu: {cpu_line()} | load avg before: {os.getloadavg()}")
-    model = gguf_q8(args.workdir, 2)
+    model = gguf_file(args.workdir, 2)
     _, cached = indexed_blog(SimpleNamespace(corpus=SHARED / "corpus", cache=args.cache, model=None))
     work = Path(tempfile.mkdtemp(prefix="opencite-ahead-decode-"))
     env = dict(os.environ, OPENCITE_DATA_DIR=str(work / "data"), OPENCITE_SERVE__ENGINE="llamacpp",

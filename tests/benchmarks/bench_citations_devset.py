@@ -97,8 +97,13 @@ def indexed_blog(args) -> tuple[str, Path]:
     for path in sorted((Path(__file__).resolve().parents[2] / "ingest").glob("*.py")):
         key.update(path.read_bytes())
     # What changes the index's content (not how fast it is built: batch sizes, caches, devices).
+    from opencite.store.embedder_choice import resolve_embedder
+
     embedding = {k: v for k, v in settings.embedding.model_dump(mode="json").items()
-                 if k in ("model", "normalize", "query_instruction", "precision")}
+                 if k in ("model", "normalize", "query_instruction")}
+    # The precision `auto` resolves to on this CPU (and in this code): an index and vectors of
+    # another precision are another cache.
+    embedding["precision"] = resolve_embedder(settings.embedding).precision
     key.update(json.dumps([settings.chunking.model_dump(mode="json"), embedding, settings.chroma.collection],
                           sort_keys=True, default=str).encode())
     data = args.cache / key.hexdigest()[:16]
