@@ -1,8 +1,9 @@
-"""ONNX Runtime inference for a sentence-transformers model: the int8 graph (precision
-`onnx-int8`, opt-in: on the VNNI CPUs without bf16 units where it could be the default it ran
-slower than float32, docs/benchmarks/embedding.md) and the float32 graph that runs float32 on CPU (`OPENCITE_EMBEDDING__ONNX_FLOAT32`): for BERT-family models fused by ONNX
-Runtime's optimizer, 1.16-1.31x torch at ingest's batches and 1.5-2.5x on a few sentences on an
-AVX2 CPU, for the same vectors (docs/benchmarks/embedding.md).
+"""ONNX Runtime inference for a sentence-transformers model: the int8 graph (precision `onnx-int8`,
+opt-in: on the VNNI CPUs without bf16 units where it could be the default it ran slower than
+float32, docs/benchmarks/embedding.md) and the float32 graph that runs float32 on CPU
+(`OPENCITE_EMBEDDING__ONNX_FLOAT32`): for BERT-family models fused by ONNX Runtime's optimizer,
+1.16-1.31x torch at ingest's batches and 1.5-2.5x on a few sentences on an AVX2 CPU, for the same
+vectors (docs/benchmarks/embedding.md).
 
 The SentenceTransformer itself (transformer, pooling, its own normalisation) is exported with
 `torch.onnx.export`, so the graph pools exactly as the model folder says (mean for MiniLM, CLS
