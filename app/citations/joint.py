@@ -22,6 +22,8 @@ def joint_support(parts: list[int], best, haystacks: dict[int, str], clauses: li
         return []
     holders = set()
     for facts in clauses:
+        if _stated_otherwise(facts, parts, best, haystacks):
+            return []
         held = [n for n in parts if all(figure_found(x, best[n][2].numbers) for x in facts.figures)
                 and all(name_found(x, haystacks[n]) for x in facts.names if not x.soft)]
         if not held:
@@ -29,6 +31,15 @@ def joint_support(parts: list[int], best, haystacks: dict[int, str], clauses: li
         holders.add(max(held, key=lambda n: best[n][0]))
     joint = [n for n in parts if n in holders and best[n][0] >= threshold / 2]
     return joint if len(joint) > 1 else []
+
+
+def _stated_otherwise(facts: ClaimFacts, parts: list[int], best, haystacks: dict[int, str]) -> bool:
+    """One of the sources states a fact of this clause otherwise, and names what the clause names
+    (a page about another thing, "Llama 3 ... 15 trillion" against "Falcon 180B ... 3.5 trillion",
+    speaks not to it): such a clause's fact held by another source is no joint support."""
+    own = {x.text for x in facts.figures} | {x.text for x in facts.names}
+    return any(best[n][3] is not None and any(claimed in own for claimed, _ in best[n][3].contradicted)
+               and all(name_found(x, haystacks[n]) for x in facts.names) for n in parts)
 
 
 def best_joint_pair(best, haystacks: dict[int, str], clauses: list[ClaimFacts], threshold: float) -> list[int]:

@@ -244,6 +244,18 @@ def test_a_comparison_of_two_sources_cites_both_and_every_fact_still_counts(scor
         assert attribute(altered, MODELS, scorer, AttributionSettings()).sentences[0].outcome == "unsupported", altered
 
 
+def test_a_fact_its_own_page_states_otherwise_is_not_joined_from_another_page(scorer):
+    # "3.5 trillion" stands on the Falcon page; the Llama 3 page gives 15 trillion in its place.
+    a = attribute("Llama 3 has a context length of 8K tokens and was trained on 3.5 trillion tokens.", MODELS,
+                  scorer, AttributionSettings())
+    assert a.sentences[0].verdict == "contradicted"
+    assert [d for e in a.sentences[0].evidence for d in e.differs] == [{"claim": "3.5 trillion", "source": "15 trillion"}]
+    # Said of Falcon 180B, the same figure is a comparison of two pages: both support it.
+    a = attribute("Llama 3 has a context length of 8K tokens, and Falcon 180B was trained on 3.5 trillion tokens.",
+                  MODELS, scorer, AttributionSettings())
+    assert a.sentences[0].verdict == "supported" and sorted(a.sentences[0].markers) == [2, 3]
+
+
 def test_a_model_version_is_checked_with_its_name(scorer):
     ok = attribute("Llama 3 was trained on over 15 trillion tokens [2].", MODELS, scorer, AttributionSettings())
     assert ok.sentences[0].outcome == "supported"
