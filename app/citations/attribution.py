@@ -43,6 +43,7 @@ from opencite.app.citations.contradiction import answer_pages, contradiction
 from opencite.app.citations.joint import best_joint_pair, joint_support
 from opencite.app.citations.repair import rewrite
 from opencite.app.citations.support import EmbeddingLexicalScorer, Scorer, content_terms
+from opencite.app.citations.places import misplaced
 from opencite.app.citations.tables import cell_conflict, off_row, says_no
 from opencite.app.citations.windows import Window, source_haystack, source_windows
 from opencite.app.citations.verdicts import Attribution, Evidence, SentenceAttribution, tally
@@ -172,6 +173,10 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
                    negation_text=w.prose, says_no=facts.negated and w.table is not None and says_no(w.table))
         if w.table is not None and (cell := cell_conflict(claim, facts.figures, w.table)):
             fc.contradicted.append(cell)
+        if full:
+            for moved in misplaced(claim, facts.figures, w.text, w.numbers, fc.found):
+                fc.found.remove(moved[0])
+                fc.contradicted.append(moved)
         if setting := setting_conflict(claim, w.text):
             fc.contradicted.append(setting)
         return fc
