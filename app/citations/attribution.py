@@ -220,13 +220,25 @@ def _decide(sentence: Sentence, raw: np.ndarray, windows: list[Window], haystack
             chosen = (score, False, w, fc if fc is not None else checked(w, False))
         best[n] = chosen
     supports = {n for n, b in best.items() if b[1]}
+    aligned: dict[int, FactCheck] = {}
+
+    def full_check(n: int) -> FactCheck:
+        """Source n's best window checked aligned with the claim (asked only of joint support)."""
+        score, supported, w, fc = best[n]
+        if supported or score < floor:
+            return fc
+        if n not in aligned:
+            aligned[n] = checked(w, True)
+        return aligned[n]
+
     cited = [n for n in sentence.markers if n in by_n]
     joint: list[int] = []
     if len(cited) > 1 and not supports & set(cited):
-        joint = joint_support([n for n in cited if n in best], best, haystacks, clauses, settings.threshold)
+        joint = joint_support([n for n in cited if n in best], best, haystacks, clauses, settings.threshold,
+                              full_check)
     if not joint and checking and (not supports or all(best[n][3].absent for n in supports)):
         # None supports it, or each leaves some of its facts out: two that state them all together.
-        joint = best_joint_pair(best, haystacks, clauses, settings.threshold)
+        joint = best_joint_pair(best, haystacks, clauses, settings.threshold, full_check)
         if joint:
             supports = set()
     supports |= set(joint)

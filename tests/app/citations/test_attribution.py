@@ -256,6 +256,22 @@ def test_a_fact_its_own_page_states_otherwise_is_not_joined_from_another_page(sc
     assert a.sentences[0].verdict == "supported" and sorted(a.sentences[0].markers) == [2, 3]
 
 
+def test_a_name_its_own_page_states_otherwise_is_not_joined_from_another_page(scorer):
+    sources = [Source(1, "StarCoder", "https://blog.example/starcoder",
+                      "BigCode is an open scientific collaboration led jointly by Hugging Face and ServiceNow. "
+                      "It works on large language models for code.", 0.9),
+               Source(2, "DGX Cloud", "https://blog.example/dgx",
+                      "We are also working with NVIDIA to make accelerated computing more accessible to the "
+                      "Hugging Face community.", 0.8)]
+    right = attribute("BigCode is an open scientific collaboration led jointly by Hugging Face and ServiceNow.",
+                      sources, scorer, AttributionSettings()).sentences[0]
+    assert (right.verdict, right.markers) == ("supported", [1])
+    wrong = attribute("BigCode is an open scientific collaboration led jointly by Hugging Face and NVIDIA.",
+                      sources, scorer, AttributionSettings()).sentences[0]
+    assert wrong.verdict == "contradicted"
+    assert [d for e in wrong.evidence for d in e.differs] == [{"claim": "NVIDIA", "source": "ServiceNow"}]
+
+
 def test_a_model_version_is_checked_with_its_name(scorer):
     ok = attribute("Llama 3 was trained on over 15 trillion tokens [2].", MODELS, scorer, AttributionSettings())
     assert ok.sentences[0].outcome == "supported"
