@@ -158,7 +158,8 @@ def check(facts: ClaimFacts, claim: str, window_text: str, window_figures: list[
 _STEM = re.compile(r"(?:ing|ed|es|s)$")
 
 
-def _norm(word: str) -> str:
+def stem(word: str) -> str:
+    """A word as alignments compare it: lower case, a plural or verb ending dropped past four letters."""
     w = word.lower()
     return w if len(w) <= 4 else _STEM.sub("", w)
 
@@ -172,7 +173,7 @@ def _aligned_conflicts(claim: str, window_text: str, out: FactCheck) -> None:
     b = [t for t in _words(window_text) if t[0].lower() not in stop or t[0].lower() in _NEGATION]
     if not a or not b:
         return
-    sm = SequenceMatcher(None, [_norm(w) for w, _, _ in a], [_norm(w) for w, _, _ in b], autojunk=False)
+    sm = SequenceMatcher(None, [stem(w) for w, _, _ in a], [stem(w) for w, _, _ in b], autojunk=False)
     ops = sm.get_opcodes()
     content = [i for i, (w, _, _) in enumerate(a) if w.lower() not in _NEGATION]
     matched = {i for tag, i1, i2, _, _ in ops if tag == "equal" for i in range(i1, i2)}

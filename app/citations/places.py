@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import re
 
+from opencite.app.citations.facts import stem
 from opencite.app.citations.figures import Figure, figure_conflict
 from opencite.app.citations.support import stopwords
 
 _WORD = re.compile(r"[^\W\d_]+")  # words of letters: figures and identifiers with digits are not context
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
 SIDE = 3  # content words taken each side of a figure
-
-
-def _stem(word: str) -> str:
-    w = word.lower()
-    return w if len(w) <= 4 else re.sub(r"(?:ing|ed|es|s)$", "", w)
 
 
 def places(text: str, figures: list[Figure]) -> list[tuple[Figure, frozenset[str]]]:
@@ -34,8 +30,8 @@ def places(text: str, figures: list[Figure]) -> list[tuple[Figure, frozenset[str
         pos = at + len(f.text)
         start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, at)), default=0)
         end = next((m.start() for m in _SENTENCE_END.finditer(text, pos)), len(text))
-        before = [_stem(w) for w in _WORD.findall(text[start:at]) if w.lower() not in stop]
-        after = [_stem(w) for w in _WORD.findall(text[pos:end]) if w.lower() not in stop]
+        before = [stem(w) for w in _WORD.findall(text[start:at]) if w.lower() not in stop]
+        after = [stem(w) for w in _WORD.findall(text[pos:end]) if w.lower() not in stop]
         out.append((f, frozenset(before[-SIDE:] + after[:SIDE])))
     return out
 

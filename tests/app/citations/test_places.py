@@ -32,6 +32,9 @@ def test_a_figure_next_to_some_of_the_claims_words_is_in_its_place():
 
 
 def test_figures_of_another_kind_or_the_claims_own_are_no_rivals():
-    window = "The model has 7B parameters. It was trained on 2T tokens, and runs fast inference on one GPU."
-    assert moved("It runs fast inference with 2T tokens of training.", window) == []  # 7B: another magnitude
-    assert moved("Both 7B and 2T appear.", window) == []
+    # 40% is written away from the claim's words; 7B stands beside them, but counts parameters.
+    window = "The model has 7B parameters and runs fast inference. Code makes up 40% of the data."
+    assert moved("The model runs fast inference on 40% of requests.", window) == []
+    # 7B is written away from the claim's words; 40B stands beside them, but the claim states it too.
+    window = "Small: 7B. The large model, with 40B parameters, runs on eight GPUs."
+    assert moved("The large model, with 7B parameters, runs on eight GPUs; 40B is the other.", window) == []
